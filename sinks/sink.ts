@@ -1,0 +1,66 @@
+import { SluiceError } from '../src/errors.js';
+
+/*
+ * The one interface every sink implements: open, write a batch, close, health. The pipeline applies a
+ * pump's filters, omit_detailed_recording and max_record_size before the sink sees a batch, and owns
+ * retries, queues and acknowledgement; a sink only writes, idempotently.
+ */
+
+export interface SinkRecord<R> {
+  /** Hex digest of the record's raw bytes (disambiguated within its batch); stable across redelivery. */
+  readonly id: string;
+  readonly record: R;
+  /** Size of the record's raw bytes as the gateway wrote them; feeds byte budgets. */
+  readonly bytes: number;
+}
+
+export interface SinkBatch<R> {
+  /** Hex digest of the batch's raw elements: the same on every redelivery of the same in-flight list. */
+  readonly id: string;
+  readonly records: readonly SinkRecord<R>[];
+}
+
+export interface RejectedRecord {
+  readonly recordId: string;
+  readonly reason: string;
+}
+
+export interface WriteOutcome {
+  /** Records now in the store because of this call (0 when the batch had already been applied). */
+  readonly written: number;
+  /** True when the store already held this batch (a redelivery) and nothing was written. */
+  readonly alreadyApplied: boolean;
+  /** Records the store refused for good; the rest of the batch was written. */
+  readonly rejected: readonly RejectedRecord[];
+}
+
+export interface SinkHealth {
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+export interface Sink<R> {
+  /** The pump's name from the config (upper-cased map key), used in logs, metrics and queue names. */
+  readonly name: string;
+  /** Connects and prepares tables or collections. Throws SinkError; the caller retries. */
+  open(signal: AbortSignal): Promise<void>;
+  /** Writes the whole batch or nothing that would be written twice on a retry. */
+  write(batch: SinkBatch<R>, signal: AbortSignal): Promise<WriteOutcome>;
+  close(): Promise<void>;
+  health(): Promise<SinkHealth>;
+}
+
+/**
+ * A failed sink operation. `transient` failures (network, timeouts, failover) are retried; permanent ones
+ * concern the data, not the store, and retrying them cannot help.
+ */
+export class SinkError extends SluiceError {
+  constructor(
+    readonly sink: string,
+    message: string,
+    readonly transient: boolean,
+    options?: { cause?: unknown; context?: Record<string, unknown> },
+  ) {
+    super(transient ? 'sink_unavailable' : 'sink_rejected', `${sink}: ${message}`, { sink, ...options?.context }, options);
+  }
+}

@@ -1,0 +1,79 @@
+import { DecodeError } from './decode-error.js';
+import { ZERO_TIME, type GoTime } from '../record/go-time.js';
+
+/*
+ * Readers for one wire value each, following Go's decoding into a struct field: nil (and an absent key)
+ * gives the zero value, any integer width is accepted for any integer field, and a value of the wrong
+ * type is an error naming the field.
+ */
+
+export type WireMap = Record<string, unknown>;
+
+function describe(v: unknown): string {
+  if (v === null) return 'nil';
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Uint8Array) return 'bin';
+  return typeof v;
+}
+
+export function wireMap(v: unknown, field: string): WireMap | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new DecodeError(`expected a map, got ${describe(v)}`, field);
+  }
+  return v as WireMap;
+}
+
+export function wireString(v: unknown, field: string): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  throw new DecodeError(`expected a string, got ${describe(v)}`, field);
+}
+
+export function wireInt(v: unknown, field: string): number {
+  if (v === null || v === undefined) return 0;
+  // Values beyond 2^53 arrive as bigint; counters that large lose only their lowest bits as a number.
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  throw new DecodeError(`expected an integer, got ${describe(v)}${typeof v === 'number' ? ` ${v}` : ''}`, field);
+}
+
+export function wireFloat(v: unknown, field: string): number {
+  if (v === null || v === undefined) return 0;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  throw new DecodeError(`expected a number, got ${describe(v)}`, field);
+}
+
+export function wireBool(v: unknown, field: string): boolean {
+  if (v === null || v === undefined) return false;
+  if (typeof v === 'boolean') return v;
+  throw new DecodeError(`expected a bool, got ${describe(v)}`, field);
+}
+
+/** `time.Time` as msgpack.v2 writes it: `[unix seconds, nanoseconds]`. */
+export function wireTime(v: unknown, field: string): GoTime {
+  if (v === null || v === undefined) return ZERO_TIME;
+  if (!Array.isArray(v) || v.length !== 2) {
+    throw new DecodeError(`expected a time as [seconds, nanoseconds], got ${describe(v)}`, field);
+  }
+  const sec = wireInt(v[0], `${field}.seconds`);
+  const nsec = wireInt(v[1], `${field}.nanoseconds`);
+  // Go's time.Unix normalises out-of-range nanoseconds into the seconds.
+  const carry = Math.floor(nsec / 1e9);
+  return { sec: sec + carry, nsec: nsec - carry * 1e9 };
+}
+
+export function wireStringList(v: unknown, field: string): string[] | null {
+  if (v === null || v === undefined) return null;
+  if (!Array.isArray(v)) throw new DecodeError(`expected an array, got ${describe(v)}`, field);
+  return v.map((item, i) => wireString(item, `${field}[${i}]`));
+}
+
+export function wireStringMap(v: unknown, field: string): Record<string, string> | null {
+  const m = wireMap(v, field);
+  if (m === null) return null;
+  const out: Record<string, string> = {};
+  for (const [k, item] of Object.entries(m)) out[k] = wireString(item, `${field}.${k}`);
+  return out;
+}

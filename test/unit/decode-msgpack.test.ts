@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { decodeAnalyticsMsgpack, decodeUptimeMsgpack } from '../../src/decode/msgpack.js';
+import { DecodeError } from '../../src/decode/decode-error.js';
+import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
+
+describe('msgpack decoding matches the Go pump on every golden fixture', () => {
+  const analytics = analyticsMsgpackFixtures();
+  const uptime = uptimeMsgpackFixtures();
+
+  it('has the fixture counts the gateway README promises', () => {
+    expect(analytics).toHaveLength(300);
+    expect(uptime).toHaveLength(100);
+  });
+
+  it.each(analytics.map((f) => [f.index, f] as const))('analytics line %i', (_i, f) => {
+    expect(decodeAnalyticsMsgpack(f.bytes)).toEqual(f.record);
+  });
+
+  it.each(uptime.map((f) => [f.index, f] as const))('uptime line %i', (_i, f) => {
+    expect(decodeUptimeMsgpack(f.bytes)).toEqual(f.record);
+  });
+
+  it('keeps nil and empty apart (line 1 nil tags, line 2 empty tags)', () => {
+    expect(decodeAnalyticsMsgpack(analytics[1]!.bytes).tags).toBeNull();
+    expect(decodeAnalyticsMsgpack(analytics[2]!.bytes).tags).toEqual([]);
+  });
+
+  it('reads invalid UTF-8 as U+FFFD, as Go prints it (line 4)', () => {
+    expect(decodeAnalyticsMsgpack(analytics[4]!.bytes).raw_path).toContain('\uFFFD\uFFFD');
+  });
+
+  it('reads times before 1970 and the zero time (lines 1, 19)', () => {
+    expect(decodeAnalyticsMsgpack(analytics[19]!.bytes).timestamp).toEqual({ sec: -1, nsec: 500_000_000 });
+    expect(decodeAnalyticsMsgpack(analytics[1]!.bytes).timestamp).toEqual({ sec: -62135596800, nsec: 0 });
+  });
+});
+
+describe('malformed elements give a DecodeError, never another throw', () => {
+  const good = analyticsMsgpackFixtures()[14]!.bytes;
+
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['empty bytes', Buffer.alloc(0), /msgpack/],
+    ['truncated record', good.subarray(0, good.length - 7), /msgpack/],
+    ['garbage', Buffer.from('not a msgpack record at all \x00\xff'), /./],
+    ['a bare integer', Buffer.from([0x2a]), /expected a map/],
+    ['nil', Buffer.from([0xc0]), /nil/],
+    ['trailing bytes', Buffer.concat([good, Buffer.from([0x01])]), /one msgpack value/],
+    // {"ResponseCode": "200"}: a string where Go has an int
+    ['type-confused field', Buffer.from('81ac526573706f6e7365436f6465a3323030', 'hex'), /ResponseCode: expected an integer/],
+    // {"TimeStamp": [1]}: a time with one element
+    ['bad time', Buffer.from('81a954696d655374616d709101', 'hex'), /TimeStamp: expected a time/],
+    // {"Tags": ["a", 1]}
+    ['bad tag', Buffer.from('81a45461677392a16101', 'hex'), /Tags\[1\]: expected a string/],
+  ];
+
+  it.each(cases)('%s', (_name, bytes, message) => {
+    let caught: unknown;
+    try {
+      decodeAnalyticsMsgpack(bytes);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(DecodeError);
+    expect((caught as Error).message).toMatch(message);
+  });
+
+  it('uptime decoding rejects the same way', () => {
+    expect(() => decodeUptimeMsgpack(Buffer.from([0x93, 1, 2, 3]))).toThrow(DecodeError);
+  });
+});

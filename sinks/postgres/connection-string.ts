@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { ClientConfig } from 'pg';
 
 /*
@@ -30,10 +31,20 @@ function parsePairs(dsn: string): Map<string, string> {
   return pairs;
 }
 
+/** libpq's default role: PGUSER, else the operating-system user (node-postgres reads only USER). */
+function defaultUser(): string {
+  return process.env.PGUSER || process.env.USER || userInfo().username;
+}
+
 export function pgClientConfig(connectionString: string): ClientConfig {
   const trimmed = connectionString.trim();
-  if (/^postgres(ql)?:\/\//.test(trimmed)) return { connectionString: trimmed };
-  const config: Record<string, unknown> = {};
+  if (/^postgres(ql)?:\/\//.test(trimmed)) {
+    const url = new URL(trimmed);
+    // A `user` option beside a URL is overridden by the URL's empty user name, so it goes into the URL.
+    if (!url.username) url.username = encodeURIComponent(defaultUser());
+    return { connectionString: url.toString() };
+  }
+  const config: Record<string, unknown> = { user: defaultUser() };
   for (const [key, value] of parsePairs(trimmed)) {
     if (key === 'sslmode') {
       if (value === 'disable') config.ssl = false;

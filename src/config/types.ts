@@ -77,6 +77,7 @@ export interface RetrySettings {
 export interface SluiceSettings {
   worker_id: string;
   lease_seconds: number;
+  default_chunk: number;
   claim_concurrency: number;
   memory_budget_mb: number;
   sink_queue_batches: number;

@@ -14,7 +14,7 @@ import type { UptimeRecord } from '../record/uptime-record.js';
  * every value's type, so a confused record is rejected with the field that is wrong.
  */
 
-const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false, int64AsType: 'auto' });
+const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false, int64AsType: 'number' });
 
 function unpackOne(bytes: Uint8Array): WireMap {
   let values: unknown[];

@@ -1,0 +1,174 @@
+import pg from 'pg';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
+import { isMcpRecord } from '../../src/record/analytics-record.js';
+import { utcDayStamp } from '../../src/record/go-time.js';
+import { errorMessage } from '../../src/errors.js';
+import type { Logger } from '../../src/log/logger.js';
+import { SinkError, type RejectedRecord, type Sink, type SinkBatch, type SinkHealth, type SinkRecord, type WriteOutcome } from '../sink.js';
+import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, copyLine, quoteIdent } from './columns.js';
+import { applyBatchOnce, ensureLedger } from './ledger.js';
+import { isRowRejection, isTransientPgError } from './pg-errors.js';
+import { pgClientConfig } from './connection-string.js';
+import { sqlStatement } from './sql.js';
+
+const CREATE_TABLE = sqlStatement(import.meta.url, 'create-analytics-table');
+const CREATE_INDEX = sqlStatement(import.meta.url, 'create-analytics-index');
+const CREATE_INDEX_CONCURRENTLY = sqlStatement(import.meta.url, 'create-analytics-index-concurrently');
+const COPY_ROWS = sqlStatement(import.meta.url, 'copy-analytics-rows');
+
+export interface SqlSinkOptions {
+  name: string;
+  connectionString: string;
+  tableName: string;
+  tableSharding: boolean;
+  omitIndexCreation: boolean;
+  logger: Logger;
+}
+
+interface Row {
+  id: string;
+  line: string;
+}
+
+/** Fills a statement's identifier placeholders ($TABLE, $COLUMNS, …), which bind parameters cannot carry. */
+function bind(statement: string, table: string, extra: Record<string, string> = {}): string {
+  const values: Record<string, string> = { $TABLE: quoteIdent(table), ...extra };
+  return statement.replace(/\$[A-Z]+/g, (token) => values[token] ?? token);
+}
+
+/**
+ * Tyk's `sql` pump for PostgreSQL: raw records into tyk_analytics (or daily shards) by COPY, each batch
+ * in one transaction with its ledger row, so a redelivered batch is skipped. A row the server refuses is
+ * found by bisection inside the transaction and reported; its batch-mates commit.
+ */
+export class SqlSink implements Sink<AnalyticsRecord> {
+  readonly name: string;
+  private pool: pg.Pool | undefined;
+  private readonly ensuredTables = new Set<string>();
+
+  constructor(private readonly options: SqlSinkOptions) {
+    this.name = options.name;
+  }
+
+  private fail(err: unknown, what: string): SinkError {
+    if (err instanceof SinkError) return err;
+    return new SinkError(this.name, `${what}: ${errorMessage(err)}`, isTransientPgError(err), { cause: err });
+  }
+
+  async open(): Promise<void> {
+    if (!this.pool) {
+      this.pool = new pg.Pool({ ...pgClientConfig(this.options.connectionString), max: 4, connectionTimeoutMillis: 10_000 });
+      this.pool.on('error', (err) => this.options.logger.warn({ sink: this.name, err: err.message }, 'idle PostgreSQL connection failed'));
+    }
+    try {
+      await ensureLedger(this.pool);
+      if (!this.options.tableSharding) await this.ensureTable(this.options.tableName, true);
+    } catch (err) {
+      throw this.fail(err, 'preparing tables');
+    }
+  }
+
+  private tableFor(record: AnalyticsRecord): string {
+    const base = this.options.tableName;
+    return this.options.tableSharding ? `${base}_${utcDayStamp(record.timestamp)}` : base;
+  }
+
+  private async ensureTable(table: string, existingMayHoldData = false): Promise<void> {
+    if (this.ensuredTables.has(table)) return;
+    const pool = this.pool!;
+    await pool.query(bind(CREATE_TABLE, table, { $COLUMNS: COLUMN_DEFINITIONS }));
+    if (!this.options.omitIndexCreation) {
+      const indexes = INDEXED_COLUMNS.map((column) => ({
+        $INDEX: quoteIdent(`${table}_idx_${column}`), $COLUMN: quoteIdent(column),
+      }));
+      if (existingMayHoldData) {
+        // Building on a full table must not block the gateway's analytics: concurrently, in the background.
+        void Promise.all(indexes.map((i) => pool.query(bind(CREATE_INDEX_CONCURRENTLY, table, i))))
+          .catch((err) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'index creation failed'));
+      } else {
+        for (const i of indexes) await pool.query(bind(CREATE_INDEX, table, i));
+      }
+    }
+    this.ensuredTables.add(table);
+  }
+
+  private groupByTable(records: readonly SinkRecord<AnalyticsRecord>[]): Map<string, Row[]> {
+    const groups = new Map<string, Row[]>();
+    for (const { id, record } of records) {
+      if (isMcpRecord(record)) continue;
+      const table = this.tableFor(record);
+      let rows = groups.get(table);
+      if (!rows) groups.set(table, (rows = []));
+      rows.push({ id, line: copyLine(record) });
+    }
+    return groups;
+  }
+
+  async write(batch: SinkBatch<AnalyticsRecord>, signal: AbortSignal): Promise<WriteOutcome> {
+    const pool = this.pool;
+    if (!pool) throw new SinkError(this.name, 'write before open', true);
+    const groups = this.groupByTable(batch.records);
+    const rejected: RejectedRecord[] = [];
+    let written = 0;
+    try {
+      for (const table of groups.keys()) await this.ensureTable(table);
+      const applied = await applyBatchOnce(pool, this.name, batch.id, async (client) => {
+        for (const [table, rows] of groups) {
+          const refused = await copyIsolatingRejects(client, table, rows);
+          rejected.push(...refused);
+          written += rows.length - refused.length;
+        }
+      }, signal);
+      return { written: applied ? written : 0, alreadyApplied: !applied, rejected: applied ? rejected : [] };
+    } catch (err) {
+      if (signal.aborted) throw new SinkError(this.name, `write cancelled: ${errorMessage(signal.reason ?? err)}`, true, { cause: err });
+      throw this.fail(err, `writing batch ${batch.id}`);
+    }
+  }
+
+  async health(): Promise<SinkHealth> {
+    if (!this.pool) return { ok: false, detail: 'not connected' };
+    try {
+      await this.pool.query('SELECT 1');
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: errorMessage(err) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end();
+    this.pool = undefined;
+  }
+}
+
+async function copyRows(client: pg.PoolClient, table: string, rows: readonly Row[]): Promise<void> {
+  const stream = client.query(copyFrom(bind(COPY_ROWS, table, { $COLUMNS: COLUMN_LIST })));
+  await pipeline(Readable.from(rows.map((r) => r.line)), stream);
+}
+
+/**
+ * COPY under a savepoint; when the server refuses a row's values, roll back to the savepoint and split,
+ * until the refused rows stand alone. A clean batch costs one COPY.
+ */
+async function copyIsolatingRejects(client: pg.PoolClient, table: string, rows: readonly Row[]): Promise<RejectedRecord[]> {
+  await client.query('SAVEPOINT sluice_copy');
+  try {
+    await copyRows(client, table, rows);
+    await client.query('RELEASE SAVEPOINT sluice_copy');
+    return [];
+  } catch (err) {
+    if (!isRowRejection(err)) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT sluice_copy');
+    await client.query('RELEASE SAVEPOINT sluice_copy');
+    if (rows.length === 1) return [{ recordId: rows[0]!.id, reason: `${table}: ${errorMessage(err)}` }];
+    const half = Math.ceil(rows.length / 2);
+    return [
+      ...(await copyIsolatingRejects(client, table, rows.slice(0, half))),
+      ...(await copyIsolatingRejects(client, table, rows.slice(half))),
+    ];
+  }
+}

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+
+/*
+ * Identities that survive redelivery. A redelivered batch is the same in-flight list with the same
+ * elements in the same order, so hashes of the raw bytes give the same ids every time: sinks use them to
+ * recognise work they have already done.
+ */
+
+const ID_HEX_LENGTH = 32;
+
+/** Hash of the batch's raw elements, each length-prefixed so that element boundaries count. */
+export function batchId(elements: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  const length = Buffer.alloc(4);
+  for (const element of elements) {
+    length.writeUInt32BE(element.length);
+    hash.update(length).update(element);
+  }
+  return hash.digest('hex').slice(0, ID_HEX_LENGTH);
+}
+
+/**
+ * One id per element: the hash of its raw bytes, plus how many identical elements came before it in the
+ * batch, so two byte-identical records in one batch stay two records.
+ */
+export function recordIds(elements: readonly Uint8Array[]): string[] {
+  const seen = new Map<string, number>();
+  return elements.map((element) => {
+    const digest = createHash('sha256').update(element).digest('hex');
+    const occurrence = seen.get(digest) ?? 0;
+    seen.set(digest, occurrence + 1);
+    if (occurrence === 0) return digest.slice(0, ID_HEX_LENGTH);
+    return createHash('sha256').update(digest).update(String(occurrence)).digest('hex').slice(0, ID_HEX_LENGTH);
+  });
+}

@@ -1,0 +1,20 @@
+-- Moves up to ARGV[1] of the oldest elements of a gateway list into a new in-flight list and records
+-- that list in the source's in-flight index with a lease deadline, all in one atomic step: an element
+-- is either still in the gateway list or in exactly one in-flight list, never in both or neither.
+--
+-- KEYS[1] gateway list      KEYS[2] new in-flight list      KEYS[3] in-flight index (zset)
+-- ARGV[1] max elements      ARGV[2] lease in milliseconds
+-- Returns the moved elements, oldest first.
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items == 0 then
+  return items
+end
+-- unpack() is bounded by Lua's C stack, so large chunks are pushed in slices.
+for first = 1, #items, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(items, first, math.min(first + 999, #items)))
+end
+redis.call('LTRIM', KEYS[1], #items, -1)
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[3], now_ms + tonumber(ARGV[2]), KEYS[2])
+return items

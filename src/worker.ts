@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from './log/logger.js';
+import type { PumpConfiguration } from './config/types.js';
+import { createRedisClient, describeRedisTarget } from './source/redis-connection.js';
+import { ClaimStore } from './source/claim-store.js';
+import { analyticsKeys, analyticsPrefix, uptimeKey } from './source/source-keys.js';
+import { DeadLetters } from './delivery/dead-letters.js';
+import { SinkRunner } from './delivery/sink-runner.js';
+import { Metrics } from './metrics/metrics.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { startHttpServer } from './http/server.js';
+import { createAnalyticsSink, createUptimeSink } from '../sinks/registry.js';
+import type { SinkContext } from '../sinks/context.js';
+import { errorMessage } from './errors.js';
+
+/** How long a loop may go without progress before /live reports it stalled. */
+const STALL_MS = 5 * 60_000;
+
+export interface Worker {
+  readonly id: string;
+  stop(): Promise<void>;
+}
+
+function workerId(configured: string): string {
+  return configured || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Assembles a worker from the configuration and starts it: Redis, sinks, pipeline, HTTP. */
+export async function startWorker(config: PumpConfiguration, logger: Logger): Promise<Worker> {
+  const s = config.sluice;
+  const id = workerId(s.worker_id);
+  const metrics = new Metrics();
+  const redis: Redis | Cluster = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}` });
+  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+  const leaseMs = Math.round(s.lease_seconds * 1000);
+  const ctx: SinkContext = { logger, config };
+  const runnerOptions = (timeoutSeconds: number) => ({
+    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, retryBaseMs: s.retry.in_process_backoff_ms,
+  });
+  const analytics = config.pumps.map((pump) => ({ pump, runner: new SinkRunner(createAnalyticsSink(pump, ctx), runnerOptions(pump.timeout)) }));
+  const uptime = config.dont_purge_uptime_data ? [] : [new SinkRunner(createUptimeSink(config.uptime_pump_config, ctx), runnerOptions(0))];
+  const pipeline = new Pipeline({
+    claims: new ClaimStore(redis, id, leaseMs),
+    deadLetters: new DeadLetters(redis, s.dead_letter_key),
+    analyticsKeys: analyticsKeys(analyticsPrefix(config.analytics_storage_config)),
+    uptimeKey: config.dont_purge_uptime_data ? null : uptimeKey(),
+    analytics,
+    uptime,
+    settings: {
+      chunk: config.purge_chunk > 0 ? config.purge_chunk : s.default_chunk,
+      idleMs: Math.max(50, config.purge_delay * 1000),
+      leaseMs,
+      maxInflightBatches: s.claim_concurrency,
+      // Decoded records and per-sink copies take a few times the raw bytes.
+      maxInflightBytes: (s.memory_budget_mb * 1024 * 1024) / 4,
+      globalMaxRecordSize: config.max_record_size,
+      globalOmitDetailedRecording: config.omit_detailed_recording,
+    },
+    logger,
+    metrics,
+  });
+  const runners = [...analytics.map((a) => a.runner), ...uptime];
+  let server: Server | undefined;
+  try {
+    server = await startHttpServer({
+      port: config.health_check_endpoint_port,
+      tykHealthName: config.health_check_endpoint_name,
+      metrics,
+      probes: {
+        live: () => {
+          const now = Date.now();
+          const claimAge = now - pipeline.lastClaimLoopAt;
+          const stalledSinks = runners.filter((r) => r.queued > 0 && now - r.lastProgressAt > STALL_MS).map((r) => r.name);
+          return { ok: claimAge < STALL_MS && stalledSinks.length === 0, detail: { claimLoopAgeMs: claimAge, stalledSinks } };
+        },
+        ready: async () => {
+          const redisOk = await redis.ping().then(() => true, () => false);
+          const sinks = Object.fromEntries(await Promise.all(runners.map(async (r) => [r.name, (await r.sink.health()).ok] as const)));
+          return { ok: redisOk && Object.values(sinks).every(Boolean), detail: { redis: redisOk, sinks } };
+        },
+      },
+    });
+  } catch (err) {
+    logger.error({ port: config.health_check_endpoint_port, err: errorMessage(err) }, 'health endpoint cannot listen; continuing without it');
+  }
+  pipeline.start();
+  logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`) }, 'sluice started');
+  return {
+    id,
+    async stop() {
+      logger.info({ worker: id, inflight: pipeline.inflight }, 'stopping: no more claims; finishing batches in flight');
+      await pipeline.stop(s.shutdown_timeout * 1000);
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await redis.quit().catch(() => redis.disconnect());
+      logger.info({ worker: id }, 'stopped');
+    },
+  };
+}

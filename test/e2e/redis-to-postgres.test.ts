@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
+import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+
+/*
+ * End to end, as an operator runs it: the golden gateway records RPUSHed over the 11 msgpack keys, sluice
+ * started as its own process from a pump.conf, and every record compared column by column with what the
+ * Go pump decodes. The `sql` pump skips MCP records, as Tyk's does (they belong to the MCP pumps).
+ */
+
+const fixtures = analyticsMsgpackFixtures();
+const expectedRecords = fixtures.map((f) => f.json).filter((r) => !(r.mcp_stats as { is_mcp: boolean }).is_mcp);
+
+type Json = Record<string, any>;
+
+function micros(text: string): string {
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(text)!;
+  const whole = Date.parse(`${m[1]}${m[3]}`.replace(/^(\d{4})/, '$1')) / 1000;
+  const fraction = (m[2] ?? '').padEnd(9, '0').slice(0, 6);
+  return (BigInt(Math.round(whole)) * 1_000_000n + BigInt(fraction)).toString();
+}
+
+/** What Tyk's column layout holds for a record, from the fixture's JSON alone. */
+function expectedRow(r: Json): Json {
+  return {
+    method: r.method, host: r.host, path: r.path, rawpath: r.raw_path, contentlength: r.content_length,
+    useragent: r.user_agent, day: r.day, month: r.month, year: r.year, hour: r.hour, responsecode: r.response_code,
+    apikey: r.api_key, timestamp_us: micros(r.timestamp), apiversion: r.api_version, api_name: r.api_name,
+    apiid: r.api_id, orgid: r.org_id, oauthid: r.oauth_id, requesttime: r.request_time, rawrequest: r.raw_request,
+    rawresponse: r.raw_response, ipaddress: r.ip_address, geo_country_iso_code: r.geo.country.iso_code,
+    geo_city_geoname_id: r.geo.city.geoname_id, geo_city_names: r.geo.city.names ?? {},
+    geo_location_latitude: r.geo.location.latitude, geo_location_longitude: r.geo.location.longitude,
+    geo_location_time_zone: r.geo.location.time_zone, network_open_connections: r.network.open_connections,
+    network_closed_connections: r.network.closed_connections, network_bytes_in: r.network.bytes_in,
+    network_bytes_out: r.network.bytes_out, latency_total: r.latency.total, latency_upstream: r.latency.upstream,
+    latency_gateway: r.latency.gateway, tags: r.tags ?? [], alias: r.alias, trackpath: r.track_path,
+    expireat_us: micros(r.expireAt), originalpath: r.original_path, listenpath: r.listen_path,
+  };
+}
+
+const NUMERIC = ['contentlength', 'day', 'month', 'year', 'hour', 'responsecode', 'requesttime', 'geo_city_geoname_id',
+  'geo_location_latitude', 'geo_location_longitude', 'network_open_connections', 'network_closed_connections',
+  'network_bytes_in', 'network_bytes_out', 'latency_total', 'latency_upstream', 'latency_gateway'];
+
+function normaliseRow(row: Json): Json {
+  const out: Json = { ...row, geo_city_names: JSON.parse(row.geo_city_names), tags: JSON.parse(row.tags) };
+  for (const c of NUMERIC) out[c] = Number(row[c]);
+  delete out.timestamp;
+  delete out.expireAt;
+  return out;
+}
+
+const sortKey = (row: Json) => JSON.stringify(row, Object.keys(row).sort());
+
+async function rowsOf(db: TestDatabase, tables: string[]): Promise<Json[]> {
+  const rows: Json[] = [];
+  for (const table of tables) {
+    const result = await db.pool.query(`SELECT *,
+      (extract(epoch from "timestamp") * 1000000)::bigint::text AS timestamp_us,
+      (extract(epoch from "expireAt") * 1000000)::bigint::text AS expireat_us,
+      '${table}' AS _table FROM "${table}"`);
+    rows.push(...result.rows);
+  }
+  return rows;
+}
+
+async function analyticsTables(db: TestDatabase): Promise<string[]> {
+  const r = await db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'tyk_analytics%' ORDER BY 1`);
+  return r.rows.map((x) => x.tablename as string);
+}
+
+describe.each([
+  { sharding: false },
+  { sharding: true },
+])('gateway fixtures from Redis into tyk_analytics (table_sharding $sharding)', ({ sharding }) => {
+  let db: TestDatabase;
+  let redis: Redis;
+  const prefix = uniquePrefix('e2e');
+
+  beforeAll(async () => {
+    db = await freshDatabase('e2e');
+    redis = redisClient();
+  });
+  afterAll(async () => {
+    await redis.quit();
+    await db.drop();
+  });
+
+  it('delivers every record, column by column, and leaves no list or in-flight key behind', async () => {
+    await pushRoundRobin(redis, msgpackKeys(prefix), fixtures.map((f) => f.bytes));
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), tableSharding: sharding }));
+    const sluice = startSluice(['--conf', config]);
+    try {
+      await waitFor(async () => {
+        const tables = await analyticsTables(db);
+        return tables.length > 0 && (await rowsOf(db, tables)).length >= expectedRecords.length;
+      }, 30_000, 'all rows');
+      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 10_000, 'empty lists');
+    } finally {
+      sluice.kill('SIGTERM');
+    }
+    expect(await sluice.exited).toBe(0);
+
+    const rows = await rowsOf(db, await analyticsTables(db));
+    if (sharding) {
+      for (const row of rows) expect(row._table).toBe(`tyk_analytics_${(row.timestamp as Date).toISOString().slice(0, 10).replaceAll('-', '')}`);
+    }
+    const actual = rows.map(({ _table, ...row }) => normaliseRow(row)).map(sortKey).sort();
+    const expected = expectedRecords.map(expectedRow).map(sortKey).sort();
+    expect(actual).toHaveLength(expected.length);
+    expect(actual).toEqual(expected);
+    expect(await leftoverKeys(redis, prefix)).toEqual([]);
+  });
+});

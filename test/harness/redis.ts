@@ -1,0 +1,43 @@
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { analyticsKeys } from '../../src/source/source-keys.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A key prefix no other test uses, so test files can share the one Redis. */
+export function uniquePrefix(label: string): string {
+  return `t-${label}-${randomBytes(3).toString('hex')}-`;
+}
+
+export function redisClient(): Redis {
+  return new Redis(REDIS_URL);
+}
+
+/** The 11 msgpack keys of a prefix (base and _0…_9), where a gateway with multiple keys writes. */
+export function msgpackKeys(prefix: string): string[] {
+  return analyticsKeys(prefix).filter((k) => k.encoding === 'msgpack').map((k) => k.name);
+}
+
+/** RPUSHes elements round-robin over keys, in pipelines, as gateways do. */
+export async function pushRoundRobin(redis: Redis, keys: readonly string[], elements: readonly Buffer[]): Promise<void> {
+  for (let start = 0; start < elements.length; start += 1000) {
+    const pipe = redis.pipeline();
+    elements.slice(start, start + 1000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
+    await pipe.exec();
+  }
+}
+
+/** Gateway lists and Sluice's in-flight lists of a prefix that still hold anything. */
+export async function leftoverKeys(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+  }
+  // Index sorted sets are removed by Redis when their last member goes.
+  return found;
+}

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+
+const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+/** A sluice process started from the compiled CLI, as an operator starts it. */
+export interface SluiceProcess {
+  proc: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function writeConfig(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
+  const path = join(dir, 'pump.conf');
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+export function startSluice(args: string[], env: Record<string, string> = {}): SluiceProcess {
+  const proc = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
+  proc.stdout!.on('data', collect);
+  proc.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, output, exited, kill: (signal = 'SIGTERM') => void proc.kill(signal) };
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export async function runSluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const p = startSluice(args, env);
+  const code = await p.exited;
+  return { code, output: p.output.join('\n') };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface TestConfigOptions {
+  prefix: string;
+  pgUrl: string;
+  port: number;
+  tableSharding?: boolean;
+  extra?: Record<string, unknown>;
+  sluice?: Record<string, unknown>;
+}
+
+/** A pump.conf draining the test's keys into the test's database through Tyk's `sql` pump. */
+export function sqlPumpConfig(o: TestConfigOptions): Record<string, unknown> {
+  return {
+    analytics_storage_config: { host: '127.0.0.1', port: 6379, key_prefix: o.prefix },
+    purge_delay: 0.2,
+    purge_chunk: 500,
+    dont_purge_uptime_data: true,
+    health_check_endpoint_port: o.port,
+    pumps: { sql: { type: 'sql', meta: { type: 'postgres', connection_string: o.pgUrl, table_sharding: o.tableSharding ?? false } } },
+    sluice: { lease_seconds: 2, shutdown_timeout: 8, ...o.sluice },
+    ...o.extra,
+  };
+}

@@ -31,14 +31,14 @@ export interface RedisClientOptions {
 /** A setting in `analytics_storage_config` that cannot work; raised before any connection is tried. */
 export class RedisConfigError extends SluiceError {
   constructor(message: string, readonly setting: string, context: Record<string, unknown> = {}, cause?: unknown) {
-    super('REDIS_CONFIG', message, { setting, ...context }, { cause });
+    super('config_invalid', message, { setting, ...context }, { cause });
   }
 }
 
 /** Sluice could not talk to Redis; `settings` lists the keys of `analytics_storage_config` to check. */
 export class RedisConnectionError extends SluiceError {
   constructor(message: string, readonly settings: readonly string[], context: Record<string, unknown>, cause: unknown) {
-    super('REDIS_CONNECTION', message, { settings, ...context }, { cause });
+    super('redis_connection', message, { settings, ...context }, { cause });
   }
 }
 
@@ -125,8 +125,8 @@ function clusterOptions(nodeOptions: RedisOptions, opts: RedisClientOptions): Cl
     scaleReads: 'master',
     enableOfflineQueue: true,
     clusterRetryStrategy: reconnectDelay,
-    // A node that drops is reconnected, so a restarted replica or master comes back without a MOVED first.
-    clusterNodeRetryStrategy: reconnectDelay,
+    // A node that drops is not reconnected (ioredis' default): its commands fail with "Connection is closed",
+    // which makes ioredis refresh the slot map and resend them to whichever node serves the slot by then.
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 100,
@@ -325,6 +325,7 @@ function diagnose(err: unknown, storage: StorageConfig): Diagnosis {
   const codes = new Set(chain.map((e) => e.code ?? ''));
   const has = (pattern: RegExp) => pattern.test(text);
   const sentinel = topologyOf(storage) === 'sentinel';
+  const tls = tlsEnabled(storage);
 
   if ([...codes].some((code) => CERT_VERIFY_CODES.has(code)) || has(/certificate (verify|has expired)|self[- ]signed|issuer certificate|altnames/i)) {
     return { settings: ['ssl_ca_file', 'ssl_insecure_skip_verify'], hint: 'the server certificate is not trusted' };
@@ -356,14 +357,25 @@ function diagnose(err: unknown, storage: StorageConfig): Diagnosis {
   if (sentinel && has(/All sentinels are unreachable|failed to connect to sentinel|invalid reply/i)) {
     return { settings: ['addrs', 'master_name', 'sentinel_password'], hint: 'no sentinel gave the address of the master' };
   }
+  if (has(/connect ETIMEDOUT/)) {
+    // A TLS client talking to a plain port waits for a handshake answer that never comes, so it ends here.
+    return tls
+      ? { settings: [...addressSettings(storage), 'use_ssl', 'timeout'], hint: 'no TLS handshake within the timeout (is TLS on for this port?)' }
+      : { settings: [...addressSettings(storage), 'timeout'], hint: 'Redis did not accept the connection within the timeout' };
+  }
   if ([...codes].some((code) => UNREACHABLE_CODES.has(code)) || has(/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|connect ETIMEDOUT|startup nodes|refresh slots cache/i)) {
     return { settings: addressSettings(storage), hint: 'Redis is unreachable' };
   }
   if (has(/Command timed out/i)) {
     return { settings: ['timeout', ...addressSettings(storage)], hint: `Redis did not answer within the timeout` };
   }
-  if (has(/ECONNRESET|Connection is closed|socket hang up/i)) {
-    return { settings: [...addressSettings(storage), 'use_ssl'], hint: 'Redis closed the connection' };
+  if (has(/ECONNRESET|EPIPE|Connection is closed|socket hang up/i)) {
+    // With TLS 1.3 the client finishes its handshake before the server checks the client certificate, so
+    // a server that requires one and gets none simply resets the connection.
+    const noClientCert = tls && !storage.ssl_cert_file;
+    return noClientCert
+      ? { settings: ['ssl_cert_file', 'ssl_key_file', ...addressSettings(storage)], hint: 'Redis closed the connection after the TLS handshake (does it require a client certificate?)' }
+      : { settings: [...addressSettings(storage), 'use_ssl'], hint: 'Redis closed the connection' };
   }
   return { settings: [], hint: 'Redis failed' };
 }
@@ -385,6 +397,14 @@ function writeToStderr(error: RedisConnectionError): void {
   process.stderr.write(`[sluice] ${error.message}\n`);
 }
 
+/** The last failure of each client made by createRedisClient, until it is ready again. */
+const lastFailures = new WeakMap<RedisClient, RedisConnectionError>();
+
+/** Why the client is not connected right now, explained; undefined once it is ready. */
+export function lastRedisError(client: RedisClient): RedisConnectionError | undefined {
+  return lastFailures.get(client);
+}
+
 /**
  * Listens to every error event ioredis has, so none is unhandled (an unhandled 'error' would end the
  * process), and reports each kind once until the connection is ready again: a retry every few seconds
@@ -394,6 +414,7 @@ function reportErrors(client: RedisClient, storage: StorageConfig, onError: (err
   let lastReported = '';
   const report = (err: unknown) => {
     const explained = explainRedisError(err, storage);
+    lastFailures.set(client, explained);
     const kind = explained.settings.join(',') + errorMessage(err).replace(/\d+ms/g, '');
     if (kind === lastReported) return;
     lastReported = kind;
@@ -403,35 +424,28 @@ function reportErrors(client: RedisClient, storage: StorageConfig, onError: (err
   client.on('node error', report);
   client.on('ready', () => {
     lastReported = '';
+    lastFailures.delete(client);
   });
 }
 
 /**
- * Resolves when the client is ready. Otherwise, after `timeoutMs`, rejects with the last connection failure
- * explained; the client keeps retrying in the background, so a caller may wait again.
+ * Resolves when a client from createRedisClient is ready. Otherwise, after `timeoutMs`, rejects with its
+ * last connection failure, explained; the client keeps retrying in the background, so a caller may wait again.
  */
 export function waitUntilReady(client: RedisClient, storage: StorageConfig, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
-    let lastError: unknown;
-    const remember = (err: unknown) => {
-      lastError = err;
-    };
-    const finish = (outcome: () => void) => {
+    const onReady = () => {
       clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('error', remember);
-      client.off('node error', remember);
-      outcome();
+      resolve();
     };
-    const onReady = () => finish(resolve);
     const timer = setTimeout(() => {
-      const cause = lastError ?? new Error(`not ready within ${timeoutMs} ms (status ${client.status})`);
-      finish(() => reject(explainRedisError(cause, storage)));
+      client.off('ready', onReady);
+      const notReady = new Error(`not ready within ${timeoutMs} ms (status ${client.status})`);
+      reject(lastRedisError(client) ?? explainRedisError(notReady, storage));
     }, timeoutMs);
-    client.on('ready', onReady);
-    client.on('error', remember);
-    client.on('node error', remember);
-    if (client.status === 'wait') client.connect().catch(remember);
+    client.once('ready', onReady);
+    // A lazy client connects on its first command; waiting for it is a reason to connect now.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
   });
 }

@@ -33,13 +33,15 @@ export interface MongoTestServer {
   readonly hooks: MongoSinkHooks;
   /** Commands named `name` sent since the last `clearCommands()`. */
   sent(name: string): Document[];
+  /** Every index Sluice asked for since the last `clearCommands()`, with its key as a plain object. */
+  sentIndexes(): Document[];
   clearCommands(): void;
   /** True when the server is a replica set and so runs transactions. */
   replicaSet(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -85,6 +87,9 @@ export async function startMongo(fileTag: string): Promise<MongoTestServer> {
     commands,
     hooks: { onCommand },
     sent: (name) => commands.slice(cutoff).filter((c) => c.commandName === name).map((c) => c.command),
+    sentIndexes: () =>
+      commands.slice(cutoff).filter((c) => c.commandName === 'createIndexes').flatMap((c) =>
+        (c.command.indexes as Document[]).map((i) => ({ ...i, collection: c.command.createIndexes, key: Object.fromEntries(i.key instanceof Map ? i.key : Object.entries(i.key)) }))),
     clearCommands: () => {
       cutoff = commands.length;
     },

@@ -201,7 +201,7 @@ describe('mongo pump: indexes and capping', () => {
       const names = await indexNames(collection);
       expect(names).toHaveLength(row.indexes);
       if (row.indexes === 4) expect(names).toEqual(['_id_', 'apiid_1', 'logBrowserIndex', 'orgid_1']);
-      const background = mongo.sent('createIndexes').map((c) => (c.indexes as Document[])[0]!.background);
+      const background = mongo.sentIndexes().map((i) => i.background);
       expect(background.every((b) => b === (row.dbType === 0 ? true : undefined))).toBe(true);
     });
   }

@@ -38,7 +38,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   const leaseMs = Math.round(s.lease_seconds * 1000);
   const ctx: SinkContext = { logger, config };
   const runnerOptions = (timeoutSeconds: number) => ({
-    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, retryBaseMs: s.retry.in_process_backoff_ms,
+    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, writeConcurrency: 2, retryBaseMs: s.retry.in_process_backoff_ms,
   });
   const analytics = config.pumps.map((pump) => ({ pump, runner: new SinkRunner(createAnalyticsSink(pump, ctx), runnerOptions(pump.timeout)) }));
   const uptime = config.dont_purge_uptime_data ? [] : [new SinkRunner(createUptimeSink(config.uptime_pump_config, ctx), runnerOptions(0))];

@@ -147,7 +147,8 @@ export class SqlSink implements Sink<AnalyticsRecord> {
 
 async function copyRows(client: pg.PoolClient, table: string, rows: readonly Row[]): Promise<void> {
   const stream = client.query(copyFrom(bind(COPY_ROWS, table, { $COLUMNS: COLUMN_LIST })));
-  await pipeline(Readable.from(rows.map((r) => r.line)), stream);
+  // One chunk for the whole batch: a write per row costs more than the COPY itself.
+  await pipeline(Readable.from([Buffer.from(rows.map((r) => r.line).join(''))]), stream);
 }
 
 /**

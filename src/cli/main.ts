@@ -71,7 +71,14 @@ async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
   logger.info({ config: loaded.source }, 'configuration loaded');
-  const worker = await startWorker(loaded.config, logger);
+  let worker: Awaited<ReturnType<typeof startWorker>>;
+  try {
+    worker = await startWorker(loaded.config, logger);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`sluice: invalid configuration\n  ${err.message}\n`);
+    return EXIT_CONFIG;
+  }
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info({ signal }, 'signal received');

@@ -11,6 +11,8 @@ export interface SinkRunnerOptions {
   timeoutSeconds: number;
   /** Batches that may wait for this sink before claiming pauses. */
   maxQueued: number;
+  /** Batch writes in progress at once. */
+  writeConcurrency: number;
   retryBaseMs: number;
 }
 
@@ -21,17 +23,17 @@ interface QueuedBatch<R> {
 }
 
 /**
- * Owns one sink: a bounded queue of batches written one at a time, transient failures retried with
+ * Owns one sink: a bounded queue of batches, a few written at a time, transient failures retried with
  * jittered backoff, a deadline per write that really cancels it (W3). A slow sink fills only its own
  * queue; the pipeline stops claiming when any queue is full.
  */
 export class SinkRunner<R> {
-  private readonly queue: Array<QueuedBatch<R>> = [];
-  private running = false;
+  /** Batches waiting for a write slot. */
+  private readonly pending: Array<QueuedBatch<R>> = [];
+  private active = 0;
   private opened = false;
   private readonly stopping = new AbortController();
   private readonly cancelling = new AbortController();
-  private idle: Promise<void> = Promise.resolve();
   lastProgressAt = Date.now();
   healthy = false;
 
@@ -42,19 +44,34 @@ export class SinkRunner<R> {
   }
 
   hasRoom(): boolean {
-    return this.queue.length < this.opts.maxQueued;
+    return this.queued < this.opts.maxQueued;
   }
 
+  /** Batches waiting or being written. */
   get queued(): number {
-    return this.queue.length;
+    return this.pending.length + this.active;
   }
 
   deliver(batch: SinkBatch<R>): Promise<WriteOutcome> {
     if (this.stopping.signal.aborted) return Promise.reject(new ShutdownError(this.name));
     return new Promise((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject });
-      if (!this.running) this.idle = this.drain();
+      this.pending.push({ batch, resolve, reject });
+      this.startWrites();
     });
+  }
+
+  /** Two writes at a time let the database work on one batch while this process formats the next. */
+  private startWrites(): void {
+    while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
+      const next = this.pending.shift()!;
+      this.active += 1;
+      this.writeUntilDone(next.batch)
+        .then(next.resolve, next.reject)
+        .finally(() => {
+          this.active -= 1;
+          this.startWrites();
+        });
+    }
   }
 
   /** Opens the sink ahead of the first batch, retrying until it works or the runner stops. */
@@ -74,23 +91,6 @@ export class SinkRunner<R> {
       }
     }
     if (!this.opened) throw new ShutdownError(this.name);
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
-        try {
-          next.resolve(await this.writeUntilDone(next.batch));
-        } catch (err) {
-          next.reject(err as Error);
-        }
-        this.queue.shift();
-      }
-    } finally {
-      this.running = false;
-    }
   }
 
   private writeSignal(): AbortSignal {
@@ -123,16 +123,12 @@ export class SinkRunner<R> {
   /** Stops taking batches and retrying; queued batches are rejected with ShutdownError. */
   stopAccepting(): void {
     this.stopping.abort();
-    for (const waiting of this.queue.splice(1)) waiting.reject(new ShutdownError(this.name));
+    for (const waiting of this.pending.splice(0)) waiting.reject(new ShutdownError(this.name));
   }
 
   /** Cancels the write in progress (the deadline of shutdown has passed). */
   cancel(): void {
     this.cancelling.abort();
-  }
-
-  async settled(): Promise<void> {
-    await this.idle;
   }
 
   async close(): Promise<void> {

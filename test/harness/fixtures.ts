@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/assets.js';
 import { parseRfc3339 } from '../../src/record/go-time.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { UptimeRecord } from '../../src/record/uptime-record.js';
@@ -20,7 +21,7 @@ export interface FixtureLine<R> {
   json: Record<string, unknown>;
 }
 
-const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
+const FIXTURE_DIR = join(packageRoot(), 'test', 'fixtures') + '/';
 
 function readLines(file: string): Array<Record<string, unknown>> {
   return readFileSync(FIXTURE_DIR + file, 'utf8')

@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/assets.js';
 import { createServer } from 'node:net';
 
-const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {

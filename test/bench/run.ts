@@ -1,0 +1,150 @@
+/*
+ * `npm run bench`: Sluice end to end against ceilings measured in the same run on the same machine,
+ * because these machines are noisy — ratios and medians, not single times.
+ *
+ *   redis_lrange_ceiling  a bare LRANGE+LTRIM drain of the same elements (no decoding, no writing)
+ *   psql_copy_ceiling     `psql \copy` of the same rows into a fresh tyk_analytics-shaped table
+ *   sluice                gateway lists → sluice process → tyk_analytics, until every row is committed
+ *
+ * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { analyticsKeys } from '../../src/source/source-keys.js';
+import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
+import { decodeAnalyticsMsgpack } from '../../src/decode/msgpack.js';
+import { COLUMN_DEFINITIONS, copyLine } from '../../sinks/postgres/columns.js';
+import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
+import { freshDatabase } from '../harness/postgres.js';
+import { freePort, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** ~1 KB records shaped like the fixtures: a REST record with a short base64 request dump. */
+function makeElements(): Buffer[] {
+  const base = analyticsMsgpackFixtures()[14]!.record;
+  const dump = Buffer.alloc(300, 'GET /pets HTTP/1.1\r\nHost: api.example\r\n').toString('base64');
+  return Array.from({ length: RECORDS }, (_, i) => encodeAnalyticsMsgpack({
+    ...base, path: `/bench/${i}`, raw_path: `/bench/${i}`, raw_request: dump, raw_response: '', api_key: `key-${i % 500}`,
+  }));
+}
+
+async function push(redis: Redis, keys: string[], elements: Buffer[]): Promise<void> {
+  for (let start = 0; start < elements.length; start += 5000) {
+    const pipe = redis.pipeline();
+    elements.slice(start, start + 5000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
+    await pipe.exec();
+  }
+}
+
+async function lrangeCeiling(redis: Redis, elements: Buffer[]): Promise<number> {
+  const key = `bench-lrange-${process.pid}`;
+  await push(redis, [key], elements);
+  const started = performance.now();
+  let drained = 0;
+  for (;;) {
+    const [[, items]] = (await redis.multi().lrangeBuffer(key, 0, 999).ltrim(key, 1000, -1).exec()) as [[null, Buffer[]]];
+    if (items.length === 0) break;
+    drained += items.length;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (drained !== elements.length) throw new Error(`LRANGE drained ${drained}`);
+  return elements.length / seconds;
+}
+
+async function copyCeiling(elements: Buffer[]): Promise<number> {
+  const db = await freshDatabase('bench_copy');
+  try {
+    await db.pool.query(`CREATE TABLE tyk_analytics (${COLUMN_DEFINITIONS})`);
+    const file = join(mkdtempSync(join(tmpdir(), 'sluice-bench-')), 'rows.copy');
+    writeFileSync(file, elements.map((e) => copyLine(decodeAnalyticsMsgpack(e))).join(''));
+    const started = performance.now();
+    execFileSync('psql', [db.url, '-qc', `\\copy tyk_analytics FROM '${file}'`]);
+    return elements.length / ((performance.now() - started) / 1000);
+  } finally {
+    await db.drop();
+  }
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<{ rps: number; peakRssMb: number }> {
+  const db = await freshDatabase('bench_sluice');
+  const prefix = `bench-${process.pid}-${Date.now()}-`;
+  const keys = analyticsKeys(prefix).filter((k) => k.encoding === 'msgpack').map((k) => k.name);
+  try {
+    await push(redis, keys, elements);
+    const config = writeConfig({
+      analytics_storage_config: { host: '127.0.0.1', port: 6379, key_prefix: prefix },
+      purge_delay: 0.2, purge_chunk: 1000, dont_purge_uptime_data: true, health_check_endpoint_port: await freePort(),
+      log_level: 'warn',
+      pumps: { sql: { type: 'sql', meta: { type: 'postgres', connection_string: db.url } } },
+    });
+    const started = performance.now();
+    const sluice = startSluice(['--conf', config]);
+    let peak = 0;
+    try {
+      await waitFor(async () => {
+        peak = Math.max(peak, peakRssMb(sluice.proc.pid!));
+        const t = await db.pool.query(`SELECT to_regclass('tyk_analytics') AS t`);
+        if (t.rows[0].t === null) return false;
+        return (await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics')).rows[0].n >= elements.length;
+      }, 600_000, 'all rows');
+    } finally {
+      sluice.kill('SIGTERM');
+      await sluice.exited;
+    }
+    return { rps: elements.length / ((performance.now() - started) / 1000), peakRssMb: peak };
+  } finally {
+    await db.drop();
+  }
+}
+
+async function main(): Promise<void> {
+  const elements = makeElements();
+  const bytes = elements.reduce((n, e) => n + e.length, 0);
+  const redis = new Redis('redis://127.0.0.1:6379');
+  const runs: Array<{ lrange: number; copy: number; sluice: number; rss: number }> = [];
+  for (let i = 0; i < RUNS; i++) {
+    const lrange = await lrangeCeiling(redis, elements);
+    const copy = await copyCeiling(elements);
+    const s = await sluiceRun(redis, elements);
+    runs.push({ lrange, copy, sluice: s.rps, rss: s.peakRssMb });
+    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s, \\copy ${copy.toFixed(0)}/s, LRANGE ${lrange.toFixed(0)}/s, peak RSS ${s.peakRssMb.toFixed(0)} MB\n`);
+  }
+  await redis.quit();
+  const result = {
+    benchmark: 'redis-to-tyk_analytics',
+    records: RECORDS,
+    mean_record_bytes: Math.round(bytes / RECORDS),
+    runs: RUNS,
+    median_records_per_second: {
+      sluice: Math.round(median(runs.map((r) => r.sluice))),
+      psql_copy_ceiling: Math.round(median(runs.map((r) => r.copy))),
+      redis_lrange_ceiling: Math.round(median(runs.map((r) => r.lrange))),
+    },
+    median_ratio_sluice_to_copy: Number(median(runs.map((r) => r.sluice / r.copy)).toFixed(3)),
+    median_ratio_sluice_to_lrange: Number(median(runs.map((r) => r.sluice / r.lrange)).toFixed(3)),
+    peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss))),
+    targets: { ratio_sluice_to_copy: 0.5, peak_rss_mb: 256 },
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

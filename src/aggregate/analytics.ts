@@ -1,0 +1,177 @@
+import { isGraphRecord, isMcpRecord, type AnalyticsRecord } from '../record/analytics-record.js';
+import { ZERO_TIME, type GoTime } from '../record/go-time.js';
+import { bucketKey, bucketStartSec } from './bucket.js';
+import { EMPTY_COUNTER, addTo, labelled, latest, mergeCounters, requestCounter, type Counter } from './counter.js';
+import {
+  DIMENSION_ORDER, FLAT_DIMENSIONS, NESTED_DIMENSIONS, TOTAL_DIMENSION, TOTAL_VALUE,
+  type Dimension, type DimensionEntry, type FlatDimension, type NestedDimension,
+} from './dimensions.js';
+import { apiEndpointKey, endpointHash, endpointKey, isIgnoredTag, trimTag, versionKey } from './keys.js';
+
+/*
+ * Tyk's AggregateData (reference §4.2) as pure functions over decoded records, shared by the SQL and
+ * MongoDB aggregate sinks. Each record lands in the bucket of its own time, per org (W11).
+ */
+
+export interface AggregationOptions {
+  /** Count every request under endpoints, as if the gateway had set track_path. */
+  readonly trackAllPaths: boolean;
+  /** Raw tags starting with one of these are not aggregated (nor, always, `key-` tags). */
+  readonly ignoreTagPrefixes: readonly string[];
+  /** Dimensions not computed at all (`ignore_aggregations`). */
+  readonly ignoredDimensions: ReadonlySet<Dimension>;
+  /** Bucket length in minutes: 60 hourly, 1 with store_analytics_per_minute (see bucketMinutes). */
+  readonly bucketMinutes: number;
+}
+
+export interface OrgAggregate {
+  readonly orgId: string;
+  readonly bucketStartSec: number;
+  /** The latest ExpireAt among the bucket's records (Tyk: the first record's). */
+  readonly expireAt: GoTime;
+  /** The latest record time in the bucket. */
+  readonly lastTime: GoTime;
+  readonly flat: Readonly<Record<FlatDimension, ReadonlyMap<string, Counter>>>;
+  readonly nested: Readonly<Record<NestedDimension, ReadonlyMap<string, ReadonlyMap<string, Counter>>>>;
+  readonly total: Counter;
+}
+
+/** Records Tyk's AggregateData skips: no org, GraphQL (aggregated separately) and MCP records. */
+export function isAggregatable(record: AnalyticsRecord): boolean {
+  return record.org_id !== '' && !isGraphRecord(record) && !isMcpRecord(record);
+}
+
+interface MutableAggregate {
+  orgId: string;
+  bucketStartSec: number;
+  expireAt: GoTime;
+  lastTime: GoTime;
+  flat: Record<FlatDimension, Map<string, Counter>>;
+  nested: Record<NestedDimension, Map<string, Map<string, Counter>>>;
+  total: Counter;
+}
+
+function emptyAggregate(orgId: string, start: number): MutableAggregate {
+  return {
+    orgId,
+    bucketStartSec: start,
+    expireAt: ZERO_TIME,
+    lastTime: ZERO_TIME,
+    flat: Object.fromEntries(FLAT_DIMENSIONS.map((d) => [d, new Map()])) as MutableAggregate['flat'],
+    nested: Object.fromEntries(NESTED_DIMENSIONS.map((d) => [d, new Map()])) as MutableAggregate['nested'],
+    total: EMPTY_COUNTER,
+  };
+}
+
+/** Each distinct tag counts a request once, however many raw tags trim to it. */
+function aggregatedTags(record: AnalyticsRecord, ignoredPrefixes: readonly string[]): Set<string> {
+  const tags = new Set<string>();
+  for (const raw of record.tags ?? []) {
+    const tag = trimTag(raw);
+    if (tag !== '' && !isIgnoredTag(raw, ignoredPrefixes)) tags.add(tag);
+  }
+  return tags;
+}
+
+/** `ResponseCode == -1` records carry network stats only: the total gets them all, the API its bytes. */
+function addNetworkRecord(agg: MutableAggregate, record: AnalyticsRecord, options: AggregationOptions): void {
+  const { network } = record;
+  const stats: Counter = {
+    ...EMPTY_COUNTER,
+    lastTime: record.timestamp,
+    openConnections: network.open_connections,
+    closedConnections: network.closed_connections,
+    bytesIn: network.bytes_in,
+    bytesOut: network.bytes_out,
+  };
+  agg.total = mergeCounters(agg.total, stats);
+  if (record.api_id !== '' && !options.ignoredDimensions.has('apiid')) {
+    const bytes = { ...EMPTY_COUNTER, lastTime: record.timestamp, bytesIn: network.bytes_in, bytesOut: network.bytes_out };
+    addTo(agg.flat.apiid, record.api_id, labelled(bytes, record.api_id, record.api_name));
+  }
+}
+
+function addNested(map: Map<string, Map<string, Counter>>, outer: string, inner: string, counter: Counter): void {
+  let counters = map.get(outer);
+  if (!counters) map.set(outer, (counters = new Map()));
+  addTo(counters, inner, labelled(counter, inner, inner));
+}
+
+function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, options: AggregationOptions): void {
+  const c = requestCounter({
+    responseCode: record.response_code,
+    requestTime: record.request_time,
+    latency: record.latency.total,
+    upstreamLatency: record.latency.upstream,
+    time: record.timestamp,
+    mapsCode: (code) => code >= 400,
+  });
+  agg.total = mergeCounters(agg.total, c);
+  const wanted = (d: Dimension) => !options.ignoredDimensions.has(d);
+  const { flat, nested } = agg;
+  const { api_id: apiId, api_version: version, api_key: apiKey, oauth_id: oauthId, path } = record;
+  const trackPath = options.trackAllPaths || record.track_path;
+
+  if (apiId !== '' && wanted('apiid')) addTo(flat.apiid, apiId, labelled(c, apiId, record.api_name));
+  if (c.errorTotal > 0 && wanted('errors')) {
+    const code = String(record.response_code);
+    addTo(flat.errors, code, labelled(c, code, ''));
+  }
+  if (version !== '' && wanted('versions')) addTo(flat.versions, versionKey(apiId, version), labelled(c, version, version));
+  if (apiKey !== '') {
+    if (wanted('apikeys')) addTo(flat.apikeys, apiKey, labelled(c, apiKey, record.alias));
+    if (trackPath && wanted('keyendpoints')) addNested(nested.keyendpoints, apiKey, endpointHash(apiId, path), c);
+  }
+  if (oauthId !== '') {
+    if (wanted('oauthids')) addTo(flat.oauthids, oauthId, labelled(c, oauthId, ''));
+    if (trackPath && wanted('oauthendpoints')) addNested(nested.oauthendpoints, oauthId, endpointHash(apiId, path), c);
+  }
+  const iso = record.geo.country.iso_code;
+  if (iso !== '' && wanted('geo')) addTo(flat.geo, iso, labelled(c, iso, iso));
+  if (wanted('tags')) {
+    for (const tag of aggregatedTags(record, options.ignoreTagPrefixes)) addTo(flat.tags, tag, labelled(c, tag, tag));
+  }
+  if (trackPath) {
+    if (wanted('endpoints')) addTo(flat.endpoints, endpointKey(path), labelled(c, path, path));
+    if (wanted('apiendpoints')) {
+      const key = apiEndpointKey(apiId, version, path);
+      addTo(flat.apiendpoints, key, labelled(c, key, path));
+    }
+  }
+}
+
+/**
+ * Aggregates records into one OrgAggregate per (org, bucket), keyed by bucketKey. Skipped records
+ * (isAggregatable) contribute nothing. The input is not modified.
+ */
+export function aggregateRecords(records: Iterable<AnalyticsRecord>, options: AggregationOptions): Map<string, OrgAggregate> {
+  const buckets = new Map<string, MutableAggregate>();
+  for (const record of records) {
+    if (!isAggregatable(record)) continue;
+    const start = bucketStartSec(record.timestamp, options.bucketMinutes);
+    const key = bucketKey(record.org_id, start);
+    let agg = buckets.get(key);
+    if (!agg) buckets.set(key, (agg = emptyAggregate(record.org_id, start)));
+    agg.lastTime = latest(agg.lastTime, record.timestamp);
+    agg.expireAt = latest(agg.expireAt, record.expireAt);
+    if (record.response_code === -1) addNetworkRecord(agg, record, options);
+    else addRequestRecord(agg, record, options);
+  }
+  return buckets;
+}
+
+/** The aggregate as the flat list of §4.3: dimensions in Tyk's order, then the total. */
+export function dimensionEntries(agg: OrgAggregate): DimensionEntry[] {
+  const entries: DimensionEntry[] = [];
+  for (const dimension of DIMENSION_ORDER) {
+    if (dimension === 'keyendpoints' || dimension === 'oauthendpoints') {
+      for (const [outer, counters] of agg.nested[dimension]) {
+        for (const [inner, counter] of counters) entries.push({ dimension, value: `${outer}.${inner}`, counter });
+      }
+    } else {
+      for (const [value, counter] of agg.flat[dimension]) entries.push({ dimension, value, counter });
+    }
+  }
+  entries.push({ dimension: TOTAL_DIMENSION, value: TOTAL_VALUE, counter: agg.total });
+  return entries;
+}

@@ -1,0 +1,76 @@
+import type { Counter } from './counter.js';
+import { mergeCounters } from './counter.js';
+import type { DimensionEntry } from './dimensions.js';
+
+/*
+ * Aggregates as rows of Tyk's SQL tables (tyk_aggregated, tyk_uptime_analytics; reference §7.3, §7.4):
+ * one row per (bucket, org, dimension, value), its id built as Tyk builds it, its code_* columns filled
+ * from the counter's error map.
+ */
+
+export interface AggregateRow {
+  /** Lower-case hex of the UTF-8 bytes of `<bucket unix seconds><org><dimension><value>`. */
+  readonly id: string;
+  readonly timestampSec: number;
+  readonly orgId: string;
+  readonly dimension: string;
+  readonly dimensionValue: string;
+  readonly counter: Counter;
+}
+
+/** The code_* columns, in table order. */
+export const CODE_COLUMNS = [
+  '1x', '200', '201', '2x', '301', '302', '303', '304', '3x',
+  '400', '401', '403', '404', '429', '4x', '500', '501', '502', '503', '504', '5x',
+] as const;
+export type CodeColumn = (typeof CODE_COLUMNS)[number];
+
+const CODE_COLUMN_SET: ReadonlySet<string> = new Set(CODE_COLUMNS);
+
+/**
+ * Tyk's ProcessStatusCodes: a code with its own column goes there; any other goes into its class column
+ * (`451` into `4x`), summed; a code whose class has no column (`666`) is dropped.
+ */
+export function codeColumnCounts(errorMap: Readonly<Record<string, number>>): Record<CodeColumn, number> {
+  const counts = Object.fromEntries(CODE_COLUMNS.map((c) => [c, 0])) as Record<CodeColumn, number>;
+  for (const [code, count] of Object.entries(errorMap)) {
+    const column = CODE_COLUMN_SET.has(code) ? code : `${code[0]}x`;
+    if (CODE_COLUMN_SET.has(column)) counts[column as CodeColumn] += count;
+  }
+  return counts;
+}
+
+export function rowId(bucketStartSec: number, orgId: string, dimension: string, value: string): string {
+  return Buffer.from(`${bucketStartSec}${orgId}${dimension}${value}`, 'utf8').toString('hex');
+}
+
+export interface Bucket {
+  readonly orgId: string;
+  readonly bucketStartSec: number;
+}
+
+export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]): AggregateRow[] {
+  return entries.map(({ dimension, value, counter }) => ({
+    id: rowId(bucket.bucketStartSec, bucket.orgId, dimension, value),
+    timestampSec: bucket.bucketStartSec,
+    orgId: bucket.orgId,
+    dimension,
+    dimensionValue: value,
+    counter,
+  }));
+}
+
+/**
+ * One row per id, sorted by id. Tyk's ids are plain concatenations, so distinct (org, dimension, value)
+ * can share one (org `o`, tags `apiidx` and org `otags`, apiid `x` both give `…otagsapiidx`); the table then holds one row for both,
+ * and so must a single upsert, which cannot touch a row twice. The first row's labels are kept, as the
+ * table keeps the existing row's. Sorting makes concurrent writers lock rows in the same order.
+ */
+export function mergeRowsById(rows: readonly AggregateRow[]): AggregateRow[] {
+  const byId = new Map<string, AggregateRow>();
+  for (const row of rows) {
+    const existing = byId.get(row.id);
+    byId.set(row.id, existing ? { ...existing, counter: mergeCounters(existing.counter, row.counter) } : row);
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}

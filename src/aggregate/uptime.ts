@@ -1,0 +1,85 @@
+import { ZERO_TIME, type GoTime } from '../record/go-time.js';
+import type { UptimeRecord } from '../record/uptime-record.js';
+import { HOURLY, bucketKey, bucketStartSec } from './bucket.js';
+import { EMPTY_COUNTER, addTo, labelled, latest, mergeCounters, requestCounter, type Counter } from './counter.js';
+import { TOTAL_DIMENSION, TOTAL_VALUE, type DimensionEntry } from './dimensions.js';
+
+/*
+ * Tyk's AggregateUptimeData (reference §7.4): host-checker reports per org and hour, by URL and by error
+ * code. Each report lands in the hour of its own time (W11). The error map doubles as a response-code map,
+ * so it counts 2xx codes as well as errors and fills the code_2xx columns.
+ */
+
+export interface UptimeAggregate {
+  readonly orgId: string;
+  readonly bucketStartSec: number;
+  readonly expireAt: GoTime;
+  readonly lastTime: GoTime;
+  readonly url: ReadonlyMap<string, Counter>;
+  readonly errors: ReadonlyMap<string, Counter>;
+  readonly total: Counter;
+}
+
+interface MutableUptimeAggregate {
+  orgId: string;
+  bucketStartSec: number;
+  expireAt: GoTime;
+  lastTime: GoTime;
+  url: Map<string, Counter>;
+  errors: Map<string, Counter>;
+  total: Counter;
+}
+
+const mapsUptimeCode = (code: number) => code >= 400 || (code >= 200 && code < 300);
+
+function addReport(agg: MutableUptimeAggregate, report: UptimeRecord): void {
+  if (report.response_code === -1) {
+    // A failed check with no response: the URL is listed, nothing is counted.
+    const seen = { ...EMPTY_COUNTER, lastTime: report.timestamp };
+    agg.total = mergeCounters(agg.total, seen);
+    if (report.url !== '') addTo(agg.url, report.url, labelled(seen, report.url, ''));
+    return;
+  }
+  const c = requestCounter({
+    responseCode: report.response_code,
+    requestTime: report.request_time,
+    latency: 0,
+    upstreamLatency: 0,
+    time: report.timestamp,
+    mapsCode: mapsUptimeCode,
+  });
+  agg.total = mergeCounters(agg.total, c);
+  if (report.url !== '') addTo(agg.url, report.url, labelled(c, report.url, ''));
+  if (c.errorTotal > 0) {
+    const code = String(report.response_code);
+    addTo(agg.errors, code, labelled(c, code, ''));
+  }
+}
+
+/** One UptimeAggregate per (org, hour), keyed by bucketKey; reports without an org are skipped. */
+export function aggregateUptimeRecords(reports: Iterable<UptimeRecord>): Map<string, UptimeAggregate> {
+  const buckets = new Map<string, MutableUptimeAggregate>();
+  for (const report of reports) {
+    if (report.org_id === '') continue;
+    const start = bucketStartSec(report.timestamp, HOURLY);
+    const key = bucketKey(report.org_id, start);
+    let agg = buckets.get(key);
+    if (!agg) {
+      agg = { orgId: report.org_id, bucketStartSec: start, expireAt: ZERO_TIME, lastTime: ZERO_TIME, url: new Map(), errors: new Map(), total: EMPTY_COUNTER };
+      buckets.set(key, agg);
+    }
+    agg.lastTime = latest(agg.lastTime, report.timestamp);
+    agg.expireAt = latest(agg.expireAt, report.ExpireAt);
+    addReport(agg, report);
+  }
+  return buckets;
+}
+
+/** Tyk's order: url entries, then error entries, then ""/total. */
+export function uptimeDimensionEntries(agg: UptimeAggregate): DimensionEntry[] {
+  return [
+    ...[...agg.url].map(([value, counter]) => ({ dimension: 'url', value, counter })),
+    ...[...agg.errors].map(([value, counter]) => ({ dimension: 'errors', value, counter })),
+    { dimension: TOTAL_DIMENSION, value: TOTAL_VALUE, counter: agg.total },
+  ];
+}

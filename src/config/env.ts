@@ -37,8 +37,11 @@ export function parseEnvValue(text: string, node: SchemaNode, variable: string, 
   const type = primaryType(node);
   if (type === 'array') {
     const itemType = primaryType(node.items ?? {});
-    return text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    const problemsBefore = problems.length;
+    const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
       .map((item) => parseScalar(item, itemType, variable, problems));
+    // A bad item is reported against the variable; keeping the list would report it again under the key.
+    return problems.length > problemsBefore ? undefined : items;
   }
   if (type === 'object') {
     // Go envconfig's map syntax: key:value,key2:value2

@@ -52,8 +52,13 @@ function readConfigFile(path: string): JsonObject {
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SyntaxError('the file must hold one JSON object');
     return parsed as JsonObject;
   } catch (err) {
-    throw new ConfigError([{ path: '--conf', message: `${path} is not valid JSON: ${(err as Error).message}` }]);
+    throw new ConfigError([{ path: '--conf', message: `${path} is not valid JSON: ${withoutQuotedText((err as Error).message)}` }]);
   }
+}
+
+/** V8 quotes the text around a JSON syntax error, and that text may be a password; keep only the error. */
+function withoutQuotedText(message: string): string {
+  return message.replace(/^(Unexpected token) '.*? is not valid JSON$/s, '$1');
 }
 
 function chooseFile(opts: LoadOptions): { raw: JsonObject; source: string } {

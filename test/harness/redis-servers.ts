@@ -80,9 +80,15 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** Arguments every server shares: loopback only, nothing persisted, log to stdout. */
+/**
+ * Arguments every server shares: loopback only, nothing persisted, log to stdout, and replicas synced at
+ * once (the default diskless sync waits 5 s for more replicas to join).
+ */
 export function baseServerArgs(dir: string): string[] {
-  return ['--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--logfile', '', '--daemonize', 'no'];
+  return [
+    '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--logfile', '', '--daemonize', 'no',
+    '--repl-diskless-sync-delay', '0',
+  ];
 }
 
 /** Starts a process and waits until it answers PING; retries on fresh ports if another process took one. */
@@ -391,7 +397,10 @@ export interface SentinelRedis extends RedisDeployment {
   readonly sentinels: string[];
   /** The master as the sentinels report it now. */
   masterAddress(): Promise<string>;
-  /** SENTINEL FAILOVER; resolves with the new master once every sentinel reports it and it takes writes. */
+  /**
+   * SENTINEL FAILOVER; resolves with the new master once every sentinel reports it, it takes writes, and the
+   * old master replicates from it.
+   */
   failover(): Promise<string>;
   /** SIGKILLs the current master; resolves with the new master once the sentinels have promoted one. */
   killMaster(): Promise<string>;
@@ -498,7 +507,9 @@ function sentinelDeployment(dataNodes: RedisProcess[], sentinels: RedisProcess[]
     async failover() {
       const previous = await masterAddress();
       await adminCommand(sentinels[0]!.port, ['SENTINEL', 'FAILOVER', MASTER_NAME]);
-      return waitForNewMaster(previous);
+      const current = await waitForNewMaster(previous);
+      await attachAsReplica(previous, current);
+      return current;
     },
     async killMaster() {
       const previous = await masterAddress();
@@ -509,6 +520,20 @@ function sentinelDeployment(dataNodes: RedisProcess[], sentinels: RedisProcess[]
     },
     stop: () => stopAll([...sentinels, ...dataNodes]),
   };
+}
+
+/**
+ * Makes the old master a synced replica of the new one. Sentinel does this itself, but only several
+ * seconds after it sees the old master still claiming the role; until then a second failover would
+ * promote a node without the latest writes.
+ */
+async function attachAsReplica(oldMaster: string, newMaster: string): Promise<void> {
+  const [host, port] = [newMaster.slice(0, newMaster.lastIndexOf(':')), String(portOf(newMaster))];
+  await adminCommand(portOf(oldMaster), ['REPLICAOF', host, port]);
+  await waitFor(`${oldMaster} to sync from ${newMaster}`, FAILOVER_TIMEOUT_MS, async () => {
+    const role = (await adminCommand(portOf(oldMaster), ['ROLE'])) as unknown[];
+    return role[0] === 'slave' && String(role[2]) === port && role[3] === 'connected';
+  });
 }
 
 function portOf(address: string): number {

@@ -257,6 +257,21 @@ describe('failover', () => {
     topologiesRun.push('sentinel-failover');
   });
 
+  it('Sentinel: the same client follows the master\'s death', async () => {
+    const { client } = await connectReady(sentinel.storage);
+    await client.rpush('failover-list', 'before-kill');
+    // Replication is asynchronous: without WAIT the kill could lose this write, which is Redis, not the client.
+    expect(await client.call('WAIT', '1', '2000')).toBe(1);
+    const oldMaster = await sentinel.masterAddress();
+
+    const newMaster = await sentinel.killMaster();
+    const { attempts } = await retryUntil(10_000, () => client.rpush('failover-list', 'after-kill'));
+    const onNewMaster = (await adminCommand(Number(newMaster.split(':')[1]), ['LRANGE', 'failover-list', '0', '-1'])) as string[];
+    expect(onNewMaster.slice(-2)).toEqual(['before-kill', 'after-kill']);
+    console.log(`[redis-topologies] sentinel: killed ${oldMaster}, promoted ${newMaster}; write took ${attempts} attempt(s)`);
+    topologiesRun.push('sentinel-master-killed');
+  });
+
   it('Cluster: commands to a killed master\'s slots succeed once its replica is promoted', async () => {
     const { client } = await connectReady(cluster.storage);
     await exerciseClaimCommands(client);

@@ -1,0 +1,280 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PumpConfig, PumpConfiguration } from '../../src/config/types.js';
+import { createLogger } from '../../src/log/logger.js';
+import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
+import type { GoTime } from '../../src/record/go-time.js';
+import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
+import { dropExpiredShards } from '../../sinks/postgres/retention.js';
+import { SinkError, type Sink, type SinkBatch } from '../../sinks/sink.js';
+import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
+import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+
+/* sql_aggregate against a real PostgreSQL: the cases of reference §9.6, redelivery, size and retention. */
+
+const HOUR = 1546300800; // 2019-01-01T00:00:00Z
+const DAY = 86400;
+const at = (sec: number): GoTime => ({ sec, nsec: 0 });
+
+const BASE: AnalyticsRecord = {
+  ...analyticsMsgpackFixtures().find((f) => f.record.response_code === 200)!.record,
+  org_id: '1', api_id: 'api1', api_name: 'api1', api_version: '', api_key: '', oauth_id: '', alias: '',
+  path: '/get', tags: [], track_path: false, request_time: 10, timestamp: at(HOUR), expireAt: at(HOUR + DAY),
+  latency: { total: 10, upstream: 10, gateway: 0 },
+  network: { open_connections: 0, closed_connections: 0, bytes_in: 0, bytes_out: 0 },
+};
+BASE.geo = { ...BASE.geo, country: { iso_code: '' } };
+const record = (overrides: Partial<AnalyticsRecord>): AnalyticsRecord => ({ ...BASE, ...overrides });
+
+let db: TestDatabase;
+const logger = createLogger({ level: 'silent' });
+const openSinks: Sink<AnalyticsRecord>[] = [];
+let batchSeq = 0;
+
+function pump(meta: Record<string, unknown>): PumpConfig {
+  return {
+    name: 'SQLAGG', type: 'sql_aggregate', timeout: 0, omit_detailed_recording: false, max_record_size: 0, ignore_fields: [],
+    filters: { org_ids: [], api_ids: [], response_codes: [], skip_org_ids: [], skip_api_ids: [], skip_response_codes: [] },
+    meta: { type: 'postgres', connection_string: db.url, ...meta },
+  };
+}
+
+async function openSink(meta: Record<string, unknown> = {}): Promise<Sink<AnalyticsRecord>> {
+  const sink = createSqlAggregateSink(pump(meta), { logger, config: {} as PumpConfiguration });
+  openSinks.push(sink);
+  await sink.open(new AbortController().signal);
+  return sink;
+}
+
+function batch(records: AnalyticsRecord[], id = `batch-${++batchSeq}`): SinkBatch<AnalyticsRecord> {
+  return { id, records: records.map((record, i) => ({ id: `${id}-${i}`, record, bytes: 100 })) };
+}
+
+const write = (sink: Sink<AnalyticsRecord>, b: SinkBatch<AnalyticsRecord>) => sink.write(b, new AbortController().signal);
+
+type Row = Record<string, any>;
+async function rows(table = 'tyk_aggregated'): Promise<Row[]> {
+  const result = await db.pool.query(`SELECT * FROM ${table} ORDER BY dimension DESC, dimension_value`);
+  return result.rows;
+}
+const totalRow = (all: Row[]) => all.find((r) => r.dimension === '' && r.dimension_value === 'total')!;
+
+async function tables(): Promise<string[]> {
+  const result = await db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'tyk_%' ORDER BY 1`);
+  return result.rows.map((r) => r.tablename);
+}
+
+async function indexes(table: string): Promise<string[]> {
+  const result = await db.pool.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname LIKE '%idx%'`, [table]);
+  return result.rows.map((r) => r.indexname);
+}
+
+beforeAll(async () => {
+  db = await freshDatabase('agg');
+});
+
+beforeEach(async () => {
+  await Promise.all(openSinks.splice(0).map((s) => s.close()));
+  await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+});
+
+afterAll(async () => {
+  await Promise.all(openSinks.map((s) => s.close()));
+  await db.drop();
+});
+
+describe('open (TestSQLAggregateInit)', () => {
+  it('creates tyk_aggregated and the index tyk_aggregated_idx_dimension', async () => {
+    const sink = await openSink();
+    await sink.close();
+    expect(await tables()).toEqual(['tyk_aggregated']);
+    const def = await db.pool.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'tyk_aggregated_idx_dimension'`);
+    expect(def.rows[0].indexdef).toContain('(dimension, "timestamp", org_id, dimension_value)');
+  });
+
+  it('an invalid type fails open with a permanent error naming meta.type', async () => {
+    const sink = createSqlAggregateSink(pump({ type: 'mysql' }), { logger, config: {} as PumpConfiguration });
+    const failure = await sink.open(new AbortController().signal).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(SinkError);
+    expect((failure as SinkError).transient).toBe(false);
+    expect((failure as SinkError).message).toContain('meta.type');
+  });
+
+  it('omit_index_creation creates the table without the index', async () => {
+    const sink = await openSink({ omit_index_creation: true });
+    await sink.close();
+    expect(await indexes('tyk_aggregated')).toEqual([]);
+  });
+
+  it('an unreachable server is a transient failure', async () => {
+    const sink = createSqlAggregateSink(pump({ connection_string: 'postgres://root@127.0.0.1:1/test' }), { logger, config: {} as PumpConfiguration });
+    const failure = await sink.open(new AbortController().signal).catch((e: unknown) => e);
+    await sink.close();
+    expect((failure as SinkError).transient).toBe(true);
+  });
+});
+
+describe('writing (TestSQLAggregateWriteData, _Sharded, _Values)', () => {
+  it('the same record, 3 per call in one hour: 2 rows, total hits 3, 6, 9; the next hour adds 2 rows at 3', async () => {
+    const sink = await openSink();
+    for (const expected of [3, 6, 9]) {
+      await write(sink, batch([record({}), record({}), record({})]));
+      const all = await rows();
+      expect(all).toHaveLength(2);
+      expect(Number(totalRow(all).counter_hits)).toBe(expected);
+    }
+    await write(sink, batch([1, 2, 3].map(() => record({ timestamp: at(HOUR + 3600) }))));
+    const all = await rows();
+    expect(all).toHaveLength(4);
+    expect(all.filter((r) => r.dimension === '').map((r) => [Number(r.timestamp), Number(r.counter_hits)]).sort()).toEqual([[HOUR, 9], [HOUR + 3600, 3]]);
+  });
+
+  it('sharded by the UTC day of the bucket: 4, 5 and 3 rows on three days; tyk_aggregated is not created', async () => {
+    const sink = await openSink({ table_sharding: true });
+    const day = (n: number) => at(1709251200 + (n - 1) * DAY + 3600); // 2024-03-0n 01:00Z
+    await write(sink, batch([
+      ...[500, 400, 451, 200].map((code) => record({ api_id: '', response_code: code, timestamp: day(1) })),
+      record({ api_id: 'api1', response_code: 404, timestamp: day(2) }),
+      record({ api_id: 'api1', response_code: 404, timestamp: day(2) }),
+      record({ api_id: 'api2', response_code: 401, timestamp: day(2) }),
+      record({ api_id: 'api2', response_code: 401, timestamp: day(3) }),
+    ]));
+    expect(await tables()).toEqual(['tyk_aggregated_20240301', 'tyk_aggregated_20240302', 'tyk_aggregated_20240303']);
+    expect((await rows('tyk_aggregated_20240301')).map((r) => [r.dimension, r.dimension_value])).toEqual([
+      ['errors', '400'], ['errors', '451'], ['errors', '500'], ['', 'total'],
+    ]);
+    expect(await rows('tyk_aggregated_20240302')).toHaveLength(5);
+    expect(await rows('tyk_aggregated_20240303')).toHaveLength(3);
+    expect(await indexes('tyk_aggregated_20240302')).toEqual(['tyk_aggregated_20240302_idx_dimension']);
+  });
+
+  const firstWrite = [
+    { request_time: 10, response_code: 200, latency: { total: 10, upstream: 10, gateway: 0 } },
+    { request_time: 10, response_code: 500, latency: { total: 10, upstream: 10, gateway: 0 } },
+    { request_time: 10, response_code: 200, latency: { total: 10, upstream: 10, gateway: 0 } },
+    { request_time: 20, response_code: 200, latency: { total: 20, upstream: 20, gateway: 0 } },
+    { request_time: 20, response_code: 500, latency: { total: 20, upstream: 30, gateway: 0 } },
+  ].map((r) => record(r));
+
+  it('only one writing (batch_size 1): the apiid row has Tyk\'s counts, sums, averages, max and min', async () => {
+    const sink = await openSink({ batch_size: 1 });
+    await write(sink, batch(firstWrite));
+    const all = await rows();
+    expect(all.map((r) => [r.dimension, r.dimension_value])).toEqual([['errors', '500'], ['apiid', 'api1'], ['', 'total']]);
+    const api = all.find((r) => r.dimension === 'apiid')!;
+    expect(api).toMatchObject({ code_500: '2', counter_hits: '5', counter_success: '3', counter_error: '2', counter_max_latency: '20', counter_min_upstream_latency: '10', counter_total_latency: '70', counter_total_upstream_latency: '80' });
+    expect(Number(api.counter_request_time)).toBe(14);
+    expect(Number(api.counter_total_request_time)).toBe(70);
+    expect(Number(api.counter_latency)).toBe(14);
+    expect(Number(api.counter_upstream_latency)).toBe(16);
+    expect(new Date(api.counter_last_time).getTime()).toBe(HOUR * 1000);
+    expect(api.counter_error_map).toBe('{}');
+    expect(api.counter_error_list).toBe('[]');
+    expect(Number(totalRow(all).counter_hits)).toBe(5);
+  });
+
+  it('two writings, on conflict: counts and totals add up, averages are recomputed, max/min and last_time merge', async () => {
+    const sink = await openSink({ batch_size: 1 });
+    await write(sink, batch(firstWrite));
+    const later = HOUR + 600;
+    await write(sink, batch([
+      record({ request_time: 10, response_code: 200, latency: { total: 10, upstream: 5, gateway: 0 }, timestamp: at(later) }),
+      record({ request_time: 10, response_code: 500, latency: { total: 30, upstream: 10, gateway: 0 }, timestamp: at(later) }),
+    ]));
+    const all = await rows();
+    const api = all.find((r) => r.dimension === 'apiid')!;
+    expect(api).toMatchObject({ code_500: '3', counter_hits: '7', counter_success: '4', counter_error: '3', counter_total_latency: '110', counter_total_upstream_latency: '95', counter_max_latency: '30', counter_min_upstream_latency: '5' });
+    expect(Number(api.counter_request_time)).toBeCloseTo(90 / 7, 12);
+    expect(Number(api.counter_total_request_time)).toBe(90);
+    expect(Number(api.counter_latency)).toBeCloseTo(110 / 7, 12);
+    expect(Number(api.counter_upstream_latency)).toBeCloseTo(95 / 7, 12);
+    expect(new Date(api.counter_last_time).getTime()).toBe(later * 1000);
+    expect(Number(totalRow(all).counter_hits)).toBe(7);
+  });
+
+  it('the same 2-record aggregate (200 + 500) written twice gives total hits 4 (TestSQLAggregateDoAggregatedWriting)', async () => {
+    const sink = await openSink();
+    const pair = () => [record({ response_code: 200 }), record({ response_code: 500 })];
+    await write(sink, batch(pair()));
+    await write(sink, batch(pair()));
+    expect(Number(totalRow(await rows()).counter_hits)).toBe(4);
+  });
+
+  it('per-minute buckets with store_analytics_per_minute', async () => {
+    const sink = await openSink({ store_analytics_per_minute: true });
+    await write(sink, batch([record({ timestamp: at(HOUR + 59) }), record({ timestamp: at(HOUR + 61) })]));
+    const totals = (await rows()).filter((r) => r.dimension === '');
+    expect(totals.map((r) => Number(r.timestamp)).sort()).toEqual([HOUR, HOUR + 60]);
+  });
+
+  it('ignore_aggregations and track_all_paths are applied', async () => {
+    const sink = await openSink({ ignore_aggregations: ['apiid'], track_all_paths: true });
+    await write(sink, batch([record({ path: '/x.y' })]));
+    expect((await rows()).map((r) => r.dimension)).toEqual(['endpoints', 'apiendpoints', '']);
+  });
+});
+
+describe('merging on conflict (TestOnConflictUptimeAssignments), with Sluice\'s corrections', () => {
+  it('Sluice difference: bytes and connections add up across writes, and an error-only write never lowers a minimum', async () => {
+    const sink = await openSink();
+    const network = { open_connections: 2, closed_connections: 1, bytes_in: 100, bytes_out: 1000 };
+    await write(sink, batch([record({ response_code: -1, network }), record({ latency: { total: 50, upstream: 40, gateway: 0 } })]));
+    await write(sink, batch([record({ response_code: -1, network }), record({ response_code: 500, latency: { total: 1, upstream: 1, gateway: 0 } })]));
+    const all = await rows();
+    expect(totalRow(all)).toMatchObject({ counter_open_connections: '4', counter_closed_connections: '2', counter_bytes_in: '200', counter_bytes_out: '2000', counter_min_latency: '50', counter_min_upstream_latency: '40', counter_max_latency: '50' });
+    expect(all.find((r) => r.dimension === 'apiid')).toMatchObject({ counter_bytes_in: '200', counter_bytes_out: '2000', counter_hits: '2' });
+  });
+
+  it('Sluice difference: a bucket\'s min is the same whether its error-only hits arrive first or later', async () => {
+    const sink = await openSink();
+    await write(sink, batch([record({ response_code: 500, latency: { total: 1, upstream: 1, gateway: 0 } })]));
+    expect(totalRow(await rows())).toMatchObject({ counter_min_latency: '1' });
+    await write(sink, batch([record({ latency: { total: 50, upstream: 40, gateway: 0 } })]));
+    expect(totalRow(await rows())).toMatchObject({ counter_min_latency: '50', counter_min_upstream_latency: '40' });
+  });
+});
+
+describe('exactly once and size', () => {
+  it('a redelivered batch id leaves the tables unchanged', async () => {
+    const sink = await openSink();
+    const b = batch([record({}), record({ response_code: 500 })]);
+    expect(await write(sink, b)).toMatchObject({ written: 2, alreadyApplied: false });
+    const before = await rows();
+    expect(await write(sink, b)).toMatchObject({ written: 0, alreadyApplied: true });
+    expect(await rows()).toEqual(before);
+  });
+
+  it('a batch with 5,000 distinct dimensions is written in one statement without a bind-parameter error', async () => {
+    const sink = await openSink({ batch_size: 100_000 });
+    const records = Array.from({ length: 5000 }, (_, i) => record({ api_id: `api-${i}` }));
+    await write(sink, batch(records));
+    const count = await db.pool.query(`SELECT count(*)::int AS n FROM tyk_aggregated`);
+    expect(count.rows[0].n).toBe(5001);
+    expect(Number(totalRow(await db.pool.query(`SELECT * FROM tyk_aggregated WHERE dimension = ''`).then((r) => r.rows)).counter_hits)).toBe(5000);
+  });
+
+  it('graph, MCP and org-less records are skipped and not counted as written', async () => {
+    const sink = await openSink();
+    const outcome = await write(sink, batch([record({}), record({ org_id: '' }), record({ mcp_stats: { ...BASE.mcp_stats, is_mcp: true } })]));
+    expect(outcome.written).toBe(1);
+    expect(Number(totalRow(await rows()).counter_hits)).toBe(1);
+  });
+});
+
+describe('retention (capping)', () => {
+  it('drops only daily shards older than the retention, and returns their names', async () => {
+    for (const name of ['tyk_aggregated', 'tyk_aggregated_20240601', 'tyk_aggregated_20240602', 'tyk_aggregated_20240603', 'tyk_aggregated_20240610', 'tyk_aggregated_20249999', 'tyk_aggregated_x_20240101', 'tyk_analytics_20240101']) {
+      await db.pool.query(`CREATE TABLE ${name} (id text)`);
+    }
+    const dropped = await dropExpiredShards(db.pool, 'tyk_aggregated', 7, new Date('2024-06-10T15:00:00Z'));
+    expect(dropped).toEqual(['tyk_aggregated_20240601', 'tyk_aggregated_20240602']);
+    expect(await tables()).toEqual(['tyk_aggregated', 'tyk_aggregated_20240603', 'tyk_aggregated_20240610', 'tyk_aggregated_20249999', 'tyk_aggregated_x_20240101', 'tyk_analytics_20240101']);
+    expect(await dropExpiredShards(db.pool, 'tyk_aggregated', 0, new Date('2024-06-10T15:00:00Z'))).toEqual([]);
+  });
+
+  it('migrate_sharded_tables ensures the index on existing shards at open', async () => {
+    await db.pool.query(`CREATE TABLE tyk_aggregated_20240301 (id text, dimension text, "timestamp" bigint, org_id text, dimension_value text)`);
+    const sink = await openSink({ table_sharding: true, migrate_sharded_tables: true });
+    await sink.close();
+    expect(await indexes('tyk_aggregated_20240301')).toEqual(['tyk_aggregated_20240301_idx_dimension']);
+  });
+});

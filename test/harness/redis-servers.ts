@@ -546,6 +546,11 @@ export interface ClusterRedis extends RedisDeployment {
   readonly nodes: RedisProcess[];
   /** The master serving `key`'s slot now. */
   masterFor(key: string): Promise<string>;
+  /**
+   * CLUSTER FAILOVER on the replica of `key`'s master: a graceful swap, after which the old master answers
+   * MOVED for the slot. Resolves once the replica serves it and the cluster is ok.
+   */
+  failoverMasterOf(key: string): Promise<{ demoted: string; promoted: string }>;
   /** SIGKILLs the master of `key`'s slot; resolves once its replica serves the slot and the cluster is ok. */
   killMasterOf(key: string): Promise<{ killed: string; promoted: string }>;
 }
@@ -619,15 +624,26 @@ async function waitForClusterOk(nodes: RedisProcess[], replicasSynced: boolean):
 
 function clusterDeployment(nodes: RedisProcess[]): ClusterRedis {
   const live = new Set(nodes);
-  const clusterNodes = async () => {
-    const someNode = [...live][0]!;
-    return parseClusterNodes(String(await adminCommand(someNode.port, ['CLUSTER', 'NODES'])));
-  };
-  const ownerOf = async (key: string) => {
-    const slot = Number(await adminCommand([...live][0]!.port, ['CLUSTER', 'KEYSLOT', key]));
-    const table = await clusterNodes();
+  const anyLiveNode = () => [...live][0]!;
+
+  const slotOwner = async (key: string) => {
+    const slot = Number(await adminCommand(anyLiveNode().port, ['CLUSTER', 'KEYSLOT', key]));
+    const table = parseClusterNodes(String(await adminCommand(anyLiveNode().port, ['CLUSTER', 'NODES'])));
+    // During a failover the slot may have no healthy master for a moment: undefined, not an error.
     const owner = table.find((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.slots.some(([a, b]) => slot >= a && slot <= b));
-    return { slot, owner, table };
+    const replica = owner && table.find((n) => n.masterId === owner.id && !n.flags.includes('fail'));
+    return { slot, owner, replica };
+  };
+
+  const healthySlotOwner = async (key: string) => {
+    const found = await slotOwner(key);
+    if (!found.owner) throw new RedisHarnessError(`no master serves slot ${found.slot}`);
+    return { ...found, owner: found.owner };
+  };
+
+  const waitForSlotOwner = async (key: string, slot: number, nodeId: string, address: string) => {
+    await waitFor(`${address} to serve slot ${slot}`, FAILOVER_TIMEOUT_MS, async () => (await slotOwner(key)).owner?.id === nodeId);
+    await waitForClusterOk([...live], false);
   };
 
   return {
@@ -635,23 +651,22 @@ function clusterDeployment(nodes: RedisProcess[]): ClusterRedis {
     addresses: nodes.map((n) => n.address),
     storage: { enable_cluster: true, addrs: nodes.map((n) => n.address) },
     async masterFor(key) {
-      const { owner, slot } = await ownerOf(key);
-      if (!owner) throw new RedisHarnessError(`no master serves slot ${slot}`);
-      return owner.address;
+      return (await healthySlotOwner(key)).owner.address;
+    },
+    async failoverMasterOf(key) {
+      const { slot, owner, replica } = await healthySlotOwner(key);
+      if (!replica) throw new RedisHarnessError(`master ${owner.address} has no replica to promote`);
+      await adminCommand(portOf(replica.address), ['CLUSTER', 'FAILOVER']);
+      await waitForSlotOwner(key, slot, replica.id, replica.address);
+      return { demoted: owner.address, promoted: replica.address };
     },
     async killMasterOf(key) {
-      const { owner, slot, table } = await ownerOf(key);
-      if (!owner) throw new RedisHarnessError(`no master serves slot ${slot}`);
-      const replica = table.find((n) => n.masterId === owner.id);
+      const { slot, owner, replica } = await healthySlotOwner(key);
       const victim = nodes.find((n) => n.address === owner.address);
       if (!replica || !victim) throw new RedisHarnessError(`master ${owner.address} has no replica to promote`);
       live.delete(victim);
       await victim.kill();
-      await waitFor(`replica ${replica.address} to take slot ${slot}`, FAILOVER_TIMEOUT_MS, async () => {
-        const now = await ownerOf(key);
-        return now.owner?.id === replica.id;
-      });
-      await waitForClusterOk([...live], false);
+      await waitForSlotOwner(key, slot, replica.id, replica.address);
       return { killed: owner.address, promoted: replica.address };
     },
     stop: () => stopAll(nodes),

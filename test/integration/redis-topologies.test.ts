@@ -272,6 +272,19 @@ describe('failover', () => {
     topologiesRun.push('sentinel-master-killed');
   });
 
+  it('Cluster: the client follows MOVED after a manual failover', async () => {
+    const { client } = await connectReady(cluster.storage);
+    await exerciseClaimCommands(client);
+
+    const { demoted, promoted } = await cluster.failoverMasterOf(SOURCE_KEY);
+    // The client's slot map still names the demoted node (ioredis refreshes it only on errors here), which
+    // now redirects: the next command must follow MOVED.
+    await expect(adminCommand(Number(demoted.split(':')[1]), ['RPUSH', SOURCE_KEY, 'x'])).rejects.toThrow(/^MOVED/);
+    await exerciseClaimCommands(client);
+    console.log(`[redis-topologies] cluster: manual failover ${demoted} → ${promoted}; commands followed MOVED`);
+    topologiesRun.push('cluster-moved');
+  });
+
   it('Cluster: commands to a killed master\'s slots succeed once its replica is promoted', async () => {
     const { client } = await connectReady(cluster.storage);
     await exerciseClaimCommands(client);

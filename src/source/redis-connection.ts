@@ -22,6 +22,11 @@ export interface RedisClientOptions {
   /** Do not connect until the first command. */
   lazy?: boolean;
   /**
+   * For clients that issue blocking commands (BullMQ's workers wait in BZPOPMIN for jobs): no command
+   * timeout, which would cut every wait short.
+   */
+  blocking?: boolean;
+  /**
    * Receives connection failures, already explained. Called once per kind of failure, and again after the
    * connection has recovered; the client goes on retrying either way. Without it, failures go to stderr.
    */
@@ -83,7 +88,7 @@ function nodeConnectionOptions(storage: StorageConfig, opts: RedisClientOptions)
     connectTimeout: timeoutMs,
     // A command that sat in the offline queue or on a dead socket for this long fails, so callers see an
     // outage as an error they can retry instead of a promise that never settles.
-    commandTimeout: timeoutMs,
+    commandTimeout: opts.blocking ? undefined : timeoutMs,
     // Never fail a command because of the number of reconnects: the worker runs for months.
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,

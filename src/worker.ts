@@ -4,13 +4,17 @@ import type { Server } from 'node:http';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from './log/logger.js';
 import type { PumpConfiguration } from './config/types.js';
-import { createRedisClient, describeRedisTarget } from './source/redis-connection.js';
+import { createRedisClient, describeRedisTarget, type RedisConnectionError } from './source/redis-connection.js';
 import { ClaimStore } from './source/claim-store.js';
 import { analyticsKeys, analyticsPrefix, uptimeKey } from './source/source-keys.js';
 import { DeadLetters } from './delivery/dead-letters.js';
 import { SinkRunner } from './delivery/sink-runner.js';
+import { RetryQueue } from './delivery/retry-queue.js';
+import { processForPump } from './pipeline/process.js';
+import type { AnalyticsRecord } from './record/analytics-record.js';
+import type { Sink, SinkRecord } from '../sinks/sink.js';
 import { Metrics } from './metrics/metrics.js';
-import { Pipeline } from './pipeline/pipeline.js';
+import { Pipeline, type SinkRoute } from './pipeline/pipeline.js';
 import { startHttpServer } from './http/server.js';
 import { createAnalyticsSink, createUptimeSink } from '../sinks/registry.js';
 import type { SinkContext } from '../sinks/context.js';
@@ -33,15 +37,26 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   const s = config.sluice;
   const id = workerId(s.worker_id);
   const metrics = new Metrics();
-  const redis: Redis | Cluster = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}` });
-  redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+  const onRedisError = (err: RedisConnectionError) => logger.error({ err: err.message, settings: err.settings }, 'Redis connection failed; retrying');
+  const redis: Redis | Cluster = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}`, onError: onRedisError });
+  // BullMQ blocks on its connection while it waits for retry jobs, so it gets one of its own.
+  const queueConnection = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}:retry`, blocking: true, onError: onRedisError });
   const leaseMs = Math.round(s.lease_seconds * 1000);
   const ctx: SinkContext = { logger, config };
   const runnerOptions = (timeoutSeconds: number) => ({
-    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, writeConcurrency: 2, retryBaseMs: s.retry.in_process_backoff_ms,
+    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, writeConcurrency: 2,
+    inProcessAttempts: s.retry.in_process_attempts, retryBaseMs: s.retry.in_process_backoff_ms,
   });
-  const analytics = config.pumps.map((pump) => ({ pump, runner: new SinkRunner(createAnalyticsSink(pump, ctx), runnerOptions(pump.timeout)) }));
-  const uptime = config.dont_purge_uptime_data ? [] : [new SinkRunner(createUptimeSink(config.uptime_pump_config, ctx), runnerOptions(0))];
+  const route = (sink: Sink<unknown>, timeoutSeconds: number, prepare: SinkRoute['prepare']): SinkRoute => ({
+    runner: new SinkRunner(sink, runnerOptions(timeoutSeconds)),
+    retry: new RetryQueue(queueConnection, sink.name, s.retry),
+    prepare,
+  });
+  const analytics = config.pumps.map((pump) => route(createAnalyticsSink(pump, ctx) as Sink<unknown>, pump.timeout, (records) =>
+    processForPump(records as Array<SinkRecord<AnalyticsRecord>>, {
+      pump, globalMaxRecordSize: config.max_record_size, globalOmitDetailedRecording: config.omit_detailed_recording,
+    })));
+  const uptime = config.dont_purge_uptime_data ? [] : [route(createUptimeSink(config.uptime_pump_config, ctx) as Sink<unknown>, 0, (records) => [...records])];
   const pipeline = new Pipeline({
     claims: new ClaimStore(redis, id, leaseMs),
     deadLetters: new DeadLetters(redis, s.dead_letter_key),
@@ -56,13 +71,12 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
       maxInflightBatches: s.claim_concurrency,
       // Decoded records and per-sink copies take a few times the raw bytes.
       maxInflightBytes: (s.memory_budget_mb * 1024 * 1024) / 4,
-      globalMaxRecordSize: config.max_record_size,
-      globalOmitDetailedRecording: config.omit_detailed_recording,
+      maxRetryBacklog: s.retry.queue_max_backlog,
     },
     logger,
     metrics,
   });
-  const runners = [...analytics.map((a) => a.runner), ...uptime];
+  const runners = [...analytics, ...uptime].map((r) => r.runner);
   let server: Server | undefined;
   try {
     server = await startHttpServer({
@@ -86,7 +100,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   } catch (err) {
     logger.error({ port: config.health_check_endpoint_port, err: errorMessage(err) }, 'health endpoint cannot listen; continuing without it');
   }
-  pipeline.start();
+  pipeline.start(queueConnection);
   logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`) }, 'sluice started');
   return {
     id,
@@ -94,7 +108,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
       logger.info({ worker: id, inflight: pipeline.inflight }, 'stopping: no more claims; finishing batches in flight');
       await pipeline.stop(s.shutdown_timeout * 1000);
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      await redis.quit().catch(() => redis.disconnect());
+      await Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect())));
       logger.info({ worker: id }, 'stopped');
     },
   };

@@ -13,12 +13,21 @@ export interface SinkRunnerOptions {
   maxQueued: number;
   /** Batch writes in progress at once. */
   writeConcurrency: number;
+  /** Transient failures of one batch before it moves to the durable retry queue. */
+  inProcessAttempts: number;
   retryBaseMs: number;
 }
 
+/** What became of a batch: written (or found already written), or handed to the durable retry queue. */
+export type Delivery = { kind: 'written'; outcome: WriteOutcome } | { kind: 'queued' };
+
+/** Moves a batch the sink keeps refusing to its durable retry queue; given the last error. */
+export type Escalation = (lastError: string) => Promise<void>;
+
 interface QueuedBatch<R> {
   batch: SinkBatch<R>;
-  resolve: (outcome: WriteOutcome) => void;
+  escalate: Escalation | undefined;
+  resolve: (delivery: Delivery) => void;
   reject: (err: Error) => void;
 }
 
@@ -43,6 +52,10 @@ export class SinkRunner<R> {
     return this.sink.name;
   }
 
+  get timeoutSeconds(): number {
+    return this.opts.timeoutSeconds;
+  }
+
   hasRoom(): boolean {
     return this.queued < this.opts.maxQueued;
   }
@@ -52,10 +65,14 @@ export class SinkRunner<R> {
     return this.pending.length + this.active;
   }
 
-  deliver(batch: SinkBatch<R>): Promise<WriteOutcome> {
+  /**
+   * Writes the batch, retrying transient failures; after `inProcessAttempts` of them, hands it to
+   * `escalate` (the sink's durable retry queue) when one is given, so the batch can be acknowledged.
+   */
+  deliver(batch: SinkBatch<R>, escalate?: Escalation): Promise<Delivery> {
     if (this.stopping.signal.aborted) return Promise.reject(new ShutdownError(this.name));
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, resolve, reject });
+      this.pending.push({ batch, escalate, resolve, reject });
       this.startWrites();
     });
   }
@@ -65,7 +82,7 @@ export class SinkRunner<R> {
     while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
       const next = this.pending.shift()!;
       this.active += 1;
-      this.writeUntilDone(next.batch)
+      this.writeUntilDone(next.batch, next.escalate)
         .then(next.resolve, next.reject)
         .finally(() => {
           this.active -= 1;
@@ -74,23 +91,26 @@ export class SinkRunner<R> {
     }
   }
 
+  private async openOnce(): Promise<void> {
+    if (this.opened) return;
+    await this.sink.open(this.cancelling.signal);
+    this.opened = true;
+    this.healthy = true;
+    this.opts.logger.info({ sink: this.name }, 'sink ready');
+  }
+
   /** Opens the sink ahead of the first batch, retrying until it works or the runner stops. */
   async open(): Promise<void> {
-    let attempt = 0;
-    while (!this.opened && !this.stopping.signal.aborted) {
+    for (let attempt = 0; !this.opened && !this.stopping.signal.aborted; attempt++) {
       try {
-        await this.sink.open(this.cancelling.signal);
-        this.opened = true;
-        this.healthy = true;
-        this.opts.logger.info({ sink: this.name }, 'sink ready');
+        await this.openOnce();
       } catch (err) {
         this.healthy = false;
-        const delay = backoffDelay(attempt++, this.opts.retryBaseMs);
+        const delay = backoffDelay(attempt, this.opts.retryBaseMs);
         this.opts.logger.error({ sink: this.name, err: errorMessage(err), retryInMs: delay }, 'sink cannot open; retrying');
         await sleep(delay, this.stopping.signal);
       }
     }
-    if (!this.opened) throw new ShutdownError(this.name);
   }
 
   private writeSignal(): AbortSignal {
@@ -98,20 +118,25 @@ export class SinkRunner<R> {
     return t > 0 ? AbortSignal.any([this.cancelling.signal, AbortSignal.timeout(t * 1000)]) : this.cancelling.signal;
   }
 
-  private async writeUntilDone(batch: SinkBatch<R>): Promise<WriteOutcome> {
+  private async writeUntilDone(batch: SinkBatch<R>, escalate: Escalation | undefined): Promise<Delivery> {
     for (let attempt = 0; ; attempt++) {
       if (this.stopping.signal.aborted) throw new ShutdownError(this.name);
-      await this.open();
       const started = process.hrtime.bigint();
       try {
+        await this.openOnce();
         const outcome = await this.sink.write(batch, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.lastProgressAt = Date.now();
         this.healthy = true;
-        return outcome;
+        return { kind: 'written', outcome };
       } catch (err) {
         if (err instanceof SinkError && !err.transient) throw err;
         this.healthy = false;
+        if (escalate && attempt + 1 >= this.opts.inProcessAttempts) {
+          await escalate(errorMessage(err));
+          this.opts.logger.warn({ sink: this.name, batch: batch.id, attempts: attempt + 1, err: errorMessage(err) }, 'batch moved to the retry queue');
+          return { kind: 'queued' };
+        }
         this.opts.metrics.retried(this.name);
         const delay = backoffDelay(attempt, this.opts.retryBaseMs);
         this.opts.logger.warn({ sink: this.name, batch: batch.id, attempt: attempt + 1, err: errorMessage(err), retryInMs: delay }, 'sink write failed; retrying');

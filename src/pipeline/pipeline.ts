@@ -1,22 +1,23 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
-import { decoders, DecodeError } from '../decode/index.js';
-import type { AnalyticsRecord } from '../record/analytics-record.js';
-import type { UptimeRecord } from '../record/uptime-record.js';
-import type { PumpConfig } from '../config/types.js';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
 import type { ClaimStore, ClaimedBatch } from '../source/claim-store.js';
 import type { SourceKey } from '../source/source-keys.js';
 import type { DeadLetter, DeadLetters } from '../delivery/dead-letters.js';
-import type { SinkRunner } from '../delivery/sink-runner.js';
+import type { Delivery, SinkRunner } from '../delivery/sink-runner.js';
+import { startRetryWorker, type RetryJobData, type RetryQueue } from '../delivery/retry-queue.js';
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { SinkError, type SinkRecord, type WriteOutcome } from '../../sinks/sink.js';
-import { batchId, recordIds } from './identity.js';
-import { processForPump } from './process.js';
+import { decodeBatch, type DecodedBatch } from './decode-batch.js';
 
-export interface AnalyticsRoute {
-  runner: SinkRunner<AnalyticsRecord>;
-  pump: PumpConfig;
+/** One sink as the pipeline sees it: its runner, its retry queue, and what it does to a batch first. */
+export interface SinkRoute {
+  runner: SinkRunner<unknown>;
+  retry: RetryQueue | null;
+  /** The records this sink receives (a pump's filters and trimming); [] skips the sink for the batch. */
+  prepare(records: ReadonlyArray<SinkRecord<unknown>>): Array<SinkRecord<unknown>>;
 }
 
 export interface PipelineSettings {
@@ -29,8 +30,8 @@ export interface PipelineSettings {
   maxInflightBatches: number;
   /** Raw bytes of claimed batches held at once; decoded records take a few times more. */
   maxInflightBytes: number;
-  globalMaxRecordSize: number;
-  globalOmitDetailedRecording: boolean;
+  /** Batches waiting in one sink's retry queue past which claiming pauses. */
+  maxRetryBacklog: number;
 }
 
 export interface PipelineParts {
@@ -38,17 +39,11 @@ export interface PipelineParts {
   deadLetters: DeadLetters;
   analyticsKeys: readonly SourceKey[];
   uptimeKey: SourceKey | null;
-  analytics: readonly AnalyticsRoute[];
-  uptime: readonly SinkRunner<UptimeRecord>[];
+  analytics: readonly SinkRoute[];
+  uptime: readonly SinkRoute[];
   settings: PipelineSettings;
   logger: Logger;
   metrics: Metrics;
-}
-
-interface Decoded<R> {
-  records: Array<SinkRecord<R>>;
-  letters: DeadLetter[];
-  rawById: Map<string, Buffer>;
 }
 
 /**
@@ -62,15 +57,22 @@ export class Pipeline {
   private readonly handlers = new Set<Promise<void>>();
   private inflightBytes = 0;
   private loops: Array<Promise<void>> = [];
+  private retryWorkers: Worker[] = [];
+  private readonly retryBacklog = new Map<string, number>();
   lastClaimLoopAt = Date.now();
 
   constructor(private readonly parts: PipelineParts) {}
 
-  private get runners(): Array<SinkRunner<unknown>> {
-    return [...this.parts.analytics.map((r) => r.runner), ...this.parts.uptime] as Array<SinkRunner<unknown>>;
+  private get routes(): SinkRoute[] {
+    return [...this.parts.analytics, ...this.parts.uptime];
   }
 
-  start(): void {
+  private get runners(): Array<SinkRunner<unknown>> {
+    return this.routes.map((r) => r.runner);
+  }
+
+  /** Starts claiming, and consuming the sinks' retry queues over `connection`. */
+  start(connection: Redis | Cluster): void {
     const { analyticsKeys, uptimeKey } = this.parts;
     const keys = uptimeKey ? [...analyticsKeys, uptimeKey] : [...analyticsKeys];
     for (const runner of this.runners) runner.open().catch(() => {});
@@ -78,14 +80,36 @@ export class Pipeline {
       ...keys.map((key) => this.claimLoop(key)),
       this.reclaimLoop(keys),
       this.renewLoop(),
+      this.backlogLoop(),
     ];
+    const encodingOf = new Map(keys.map((k) => [k.name, k.encoding]));
+    this.retryWorkers = this.routes.filter((r) => r.retry).map((route) => {
+      const worker = startRetryWorker(connection, route.runner.name, (job) => this.retryJob(route, job, encodingOf));
+      worker.on('error', (err) => this.parts.logger.warn({ sink: route.runner.name, err: err.message }, 'retry queue worker error'));
+      return worker;
+    });
   }
 
   private hasRoom(): boolean {
     const s = this.parts.settings;
     return this.held.size < s.maxInflightBatches
       && this.inflightBytes < s.maxInflightBytes
-      && this.runners.every((r) => r.hasRoom());
+      && this.runners.every((r) => r.hasRoom())
+      && [...this.retryBacklog.values()].every((n) => n < s.maxRetryBacklog);
+  }
+
+  private async backlogLoop(): Promise<void> {
+    while (!this.claiming.signal.aborted) {
+      for (const route of this.routes) {
+        if (!route.retry) continue;
+        try {
+          this.retryBacklog.set(route.runner.name, await route.retry.backlog());
+        } catch (err) {
+          this.parts.logger.warn({ sink: route.runner.name, err: errorMessage(err) }, 'cannot read the retry backlog');
+        }
+      }
+      await sleep(1_000, this.claiming.signal);
+    }
   }
 
   private async waitForRoom(): Promise<boolean> {
@@ -174,63 +198,69 @@ export class Pipeline {
     this.parts.metrics.inflightBytes.set(this.inflightBytes);
   }
 
-  private decode<R>(batch: ClaimedBatch, key: SourceKey, ids: string[]): Decoded<R> {
-    const decode = decoders[key.encoding] as (bytes: Uint8Array) => R;
-    const out: Decoded<R> = { records: [], letters: [], rawById: new Map() };
-    const at = new Date().toISOString();
-    batch.elements.forEach((element, i) => {
-      const id = ids[i]!;
-      out.rawById.set(id, element);
-      try {
-        out.records.push({ id, record: decode(element), bytes: element.length });
-      } catch (err) {
-        const reason = err instanceof DecodeError ? err.message : `unexpected decoder failure: ${errorMessage(err)}`;
-        out.letters.push({ id, kind: 'undecodable', reason, sourceKey: key.name, at, b64: element.toString('base64') });
-      }
-    });
-    return out;
-  }
-
   private async handle(batch: ClaimedBatch, key: SourceKey): Promise<void> {
     const { logger, metrics } = this.parts;
-    const id = batchId(batch.elements);
-    const decoded = this.decode<AnalyticsRecord | UptimeRecord>(batch, key, recordIds(batch.elements));
+    const decoded = decodeBatch<unknown>(batch.elements, key.encoding, key.name);
     metrics.decoded.inc({ key: key.name }, decoded.records.length);
     if (decoded.letters.length > 0) {
       logger.warn({ key: key.name, count: decoded.letters.length, first: decoded.letters[0]!.reason }, 'undecodable elements dead-lettered');
       metrics.deadLettered.inc({ kind: 'undecodable', sink: '' }, decoded.letters.length);
     }
-    const deliveries = key.encoding === 'uptime'
-      ? this.parts.uptime.map((runner) => ({ sink: runner.name, done: runner.deliver({ id, records: decoded.records as Array<SinkRecord<UptimeRecord>> }) }))
-      : this.routeAnalytics(id, decoded.records as Array<SinkRecord<AnalyticsRecord>>);
+    const routes = key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics;
+    const deliveries = routes
+      .map((route) => ({ route, records: route.prepare(decoded.records) }))
+      .filter(({ records }) => records.length > 0)
+      .map(({ route, records }) => ({
+        sink: route.runner.name,
+        done: route.runner.deliver({ id: decoded.id, records }, route.retry ? this.escalation(route.retry, batch, key, decoded) : undefined),
+      }));
     const settled = await Promise.allSettled(deliveries.map((d) => d.done));
     const letters = [...decoded.letters];
     settled.forEach((result, i) => {
       const sink = deliveries[i]!.sink;
-      if (result.status === 'fulfilled') letters.push(...this.rejectedLetters(result.value, sink, key, decoded.rawById));
+      if (result.status === 'fulfilled') letters.push(...this.lettersOf(result.value, sink, key, decoded.rawById));
       else if (result.reason instanceof SinkError) letters.push(...this.wholeBatchLetters(result.reason, sink, key, decoded));
     });
-    const interrupted = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof SinkError));
+    const interrupted = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof SinkError));
     await this.untilStored(() => this.parts.deadLetters.add(letters), 'dead letters');
     if (interrupted) {
       await this.parts.claims.release(batch);
-      if (!((interrupted as PromiseRejectedResult).reason instanceof ShutdownError)) throw (interrupted as PromiseRejectedResult).reason;
+      if (!(interrupted.reason instanceof ShutdownError)) throw interrupted.reason;
       return;
     }
     await this.untilStored(() => this.parts.claims.ack(batch), 'ack');
-    logger.debug({ key: key.name, batch: id, elements: batch.elements.length, redelivered: batch.redelivered }, 'batch delivered');
+    logger.debug({ key: key.name, batch: decoded.id, elements: batch.elements.length, redelivered: batch.redelivered }, 'batch delivered');
   }
 
-  private routeAnalytics(id: string, records: Array<SinkRecord<AnalyticsRecord>>) {
-    const { settings } = this.parts;
-    return this.parts.analytics
-      .map(({ runner, pump }) => ({
-        sink: runner.name,
-        records: processForPump(records, { pump, globalMaxRecordSize: settings.globalMaxRecordSize, globalOmitDetailedRecording: settings.globalOmitDetailedRecording }),
-        runner,
-      }))
-      .filter((route) => route.records.length > 0)
-      .map((route) => ({ sink: route.sink, done: route.runner.deliver({ id, records: route.records }) }));
+  private escalation(retry: RetryQueue, batch: ClaimedBatch, key: SourceKey, decoded: DecodedBatch<unknown>) {
+    return (lastError: string) => retry.add({
+      sink: retry.sink, batchId: decoded.id, sourceKey: key.name, encoding: key.encoding,
+      elements: batch.elements.map((e) => e.toString('base64')), firstError: lastError,
+    });
+  }
+
+  /** A batch from a sink's retry queue: decoded again from its raw elements and written to that sink only. */
+  private async retryJob(route: SinkRoute, job: Job<RetryJobData>, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
+    const { data } = job;
+    const decoded = decodeBatch<unknown>(data.elements.map((b64) => Buffer.from(b64, 'base64')), encodingOf.get(data.sourceKey) ?? data.encoding, data.sourceKey);
+    const records = route.prepare(decoded.records);
+    if (records.length === 0) return;
+    const timeout = route.runner.timeoutSeconds > 0 ? route.runner.timeoutSeconds * 1000 : 5 * 60_000;
+    let outcome: WriteOutcome;
+    try {
+      outcome = await route.runner.sink.write({ id: decoded.id, records }, AbortSignal.timeout(timeout));
+    } catch (err) {
+      if (err instanceof SinkError && !err.transient) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+    this.parts.metrics.observeWrite(route.runner.name, 0, outcome);
+    await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, decoded.rawById));
+    this.parts.logger.info({ sink: route.runner.name, batch: decoded.id, attempt: job.attemptsMade + 1 }, 'retried batch written');
+  }
+
+  private lettersOf(delivery: Delivery, sink: string, key: SourceKey, raw: Map<string, Buffer>): DeadLetter[] {
+    if (delivery.kind === 'queued') return [];
+    return this.rejectedLetters(delivery.outcome, sink, key, raw);
   }
 
   private rejectedLetters(outcome: WriteOutcome, sink: string, key: SourceKey, raw: Map<string, Buffer>): DeadLetter[] {
@@ -245,7 +275,7 @@ export class Pipeline {
   }
 
   /** A sink that refuses a whole batch for good: every record of it is kept as a dead letter for that sink. */
-  private wholeBatchLetters(err: SinkError, sink: string, key: SourceKey, decoded: Decoded<unknown>): DeadLetter[] {
+  private wholeBatchLetters(err: SinkError, sink: string, key: SourceKey, decoded: DecodedBatch<unknown>): DeadLetter[] {
     this.parts.logger.error({ sink, err: err.message, records: decoded.records.length }, 'sink refused a batch permanently; dead-lettered');
     return this.rejectedLetters({ written: 0, alreadyApplied: false, rejected: decoded.records.map((r) => ({ recordId: r.id, reason: err.message })) }, sink, key, decoded.rawById);
   }
@@ -283,6 +313,8 @@ export class Pipeline {
     }
     await Promise.allSettled([...this.handlers]);
     await Promise.allSettled(this.loops);
+    await Promise.allSettled(this.retryWorkers.map((w) => w.close()));
+    await Promise.allSettled(this.routes.map((r) => r.retry?.close()));
     await Promise.allSettled(this.runners.map((r) => r.close()));
   }
 }

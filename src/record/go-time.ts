@@ -29,8 +29,12 @@ export function timeToDate(t: GoTime): Date {
 }
 
 /** RFC 3339 in UTC with microseconds, the precision of PostgreSQL's timestamptz. */
+let lastIsoSecond = { sec: NaN, text: '' };
+
 export function timeToIsoMicros(t: GoTime): string {
-  const whole = new Date(t.sec * 1000).toISOString().slice(0, 19);
+  // Records of one batch share their seconds; formatting a Date is the costly part.
+  if (lastIsoSecond.sec !== t.sec) lastIsoSecond = { sec: t.sec, text: new Date(t.sec * 1000).toISOString().slice(0, 19) };
+  const whole = lastIsoSecond.text;
   const micros = String(Math.floor(t.nsec / 1000)).padStart(6, '0');
   return `${whole}.${micros}Z`;
 }

@@ -34,7 +34,7 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
     return (await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics')).rows[0].n as number;
   };
 
-  it(`holds all ${RECORDS} records exactly once after ${KILLS} kills`, async () => {
+  it(`holds all ${RECORDS} records exactly once after ${KILLS} kills`, { timeout: 150_000 }, async () => {
     await pushRoundRobin(redis, msgpackKeys(prefix), distinctRecords('kill', RECORDS));
     const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), extra: { purge_chunk: 200 }, sluice: { lease_seconds: 1.5 } }));
     const killedAt: number[] = [];
@@ -52,6 +52,10 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
     const final = startSluice(['--conf', config]);
     try {
       await waitFor(async () => (await rowCount()) >= RECORDS && (await leftoverKeys(redis, prefix)).length === 0, 60_000, 'every record delivered');
+    } catch (err) {
+      console.log(final.output.filter((l) => !l.includes('"level":20')).slice(-15).join('\n'));
+      console.log(await leftoverKeys(redis, prefix), await rowCount());
+      throw err;
     } finally {
       final.kill('SIGTERM');
     }

@@ -65,7 +65,8 @@ export async function startMongo(fileTag: string): Promise<MongoTestServer> {
   if (!baseUrl) {
     congo = new CongoServer({ port: await freePort(), storage: 'memory' });
     await congo.start();
-    baseUrl = congo.getConnectionUri();
+    // CongoDB does not stream hello replies (exhaust); polling keeps the driver's monitor from resetting pools.
+    baseUrl = `${congo.getConnectionUri()}/?serverMonitoringMode=poll`;
   }
   const real = congo === undefined;
   const url = withDatabase(baseUrl, database);
@@ -134,7 +135,7 @@ export function mongoPump(type: string, meta: Record<string, unknown>, name = ty
 export function batchOf<R>(records: readonly R[], rawBytes?: readonly Uint8Array[]): SinkBatch<R> {
   const raw = rawBytes ?? records.map((r) => Buffer.from(JSON.stringify(r)));
   const ids = recordIds(raw);
-  return { id: batchId(raw), records: records.map((record, i) => ({ id: ids[i]!, record, bytes: raw[i]!.length })) };
+  return { id: batchId(ids), records: records.map((record, i) => ({ id: ids[i]!, record, bytes: raw[i]!.length })) };
 }
 
 export const neverAborted = new AbortController().signal;

@@ -6,6 +6,8 @@ import { packageRoot } from '../../src/assets.js';
 import { createServer } from 'node:net';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+/** The heap limit the `sluice` bin sets in its shebang; spawning node directly must set it too. */
+const NODE_FLAGS = ['--max-old-space-size=160'];
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {
@@ -23,7 +25,7 @@ export function writeConfig(config: unknown): string {
 }
 
 export function startSluice(args: string[], env: Record<string, string> = {}): SluiceProcess {
-  const proc = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
   proc.stdout!.on('data', collect);

@@ -1,0 +1,71 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+import type { Encoding } from '../decode/index.js';
+import type { RetrySettings } from '../config/types.js';
+
+/**
+ * A batch a sink could not take in process, kept in Redis with its raw elements so it can be decoded and
+ * written again later, by any worker, after any restart.
+ */
+export interface RetryJobData {
+  sink: string;
+  batchId: string;
+  sourceKey: string;
+  encoding: Encoding;
+  /** The batch's elements exactly as the gateway wrote them, base64. */
+  elements: string[];
+  firstError: string;
+}
+
+/** All retry queues share one hash tag, so every key BullMQ makes for them lives in one Cluster slot. */
+export const RETRY_QUEUE_PREFIX = '{sluice}';
+
+export function retryQueueName(sink: string): string {
+  return `retry-${sink.toLowerCase()}`;
+}
+
+/**
+ * A sink's durable retry queue on BullMQ: exponential backoff, bounded attempts, and the batches that run
+ * out of attempts stay in BullMQ's failed set — Sluice's dead letters for whole batches.
+ */
+export class RetryQueue {
+  readonly queue: Queue<RetryJobData>;
+
+  constructor(connection: Redis | Cluster, readonly sink: string, private readonly settings: RetrySettings) {
+    this.queue = new Queue<RetryJobData>(retryQueueName(sink), { connection, prefix: RETRY_QUEUE_PREFIX });
+  }
+
+  /** Idempotent per batch: the job id is the batch id, so a batch queued twice (crash before ack) is one job. */
+  async add(data: RetryJobData): Promise<void> {
+    await this.queue.add('batch', data, {
+      jobId: data.batchId,
+      attempts: this.settings.queue_attempts,
+      backoff: { type: 'exponential', delay: this.settings.queue_backoff_ms },
+      removeOnComplete: true,
+      removeOnFail: false,
+    });
+  }
+
+  /** Batches waiting for a retry (not yet dead). */
+  async backlog(): Promise<number> {
+    const counts = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'paused');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+
+  async deadCount(): Promise<number> {
+    return this.queue.getFailedCount();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+/** Consumes a sink's retry queue; `handle` throws to have BullMQ back off and try again. */
+export function startRetryWorker(
+  connection: Redis | Cluster,
+  sink: string,
+  handle: (job: Job<RetryJobData>) => Promise<void>,
+): Worker<RetryJobData> {
+  return new Worker<RetryJobData>(retryQueueName(sink), handle, { connection, prefix: RETRY_QUEUE_PREFIX, concurrency: 1 });
+}

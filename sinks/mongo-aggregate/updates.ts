@@ -27,7 +27,7 @@ export function storedCounter(c: Counter): Document {
     identifier: c.identifier, humanidentifier: c.humanIdentifier, lasttime: timeToDate(c.lastTime),
     openconnections: c.openConnections, closedconnections: c.closedConnections, bytesin: c.bytesIn, bytesout: c.bytesOut,
     maxupstreamlatency: c.maxUpstreamLatency, minupstreamlatency: c.minUpstreamLatency, totalupstreamlatency: c.totalUpstreamLatency,
-    maxlatency: c.maxLatency, minlatency: c.minLatency, totallatency: c.totalLatency, errormap: { ...c.errorMap },
+    maxlatency: c.maxLatency, minlatency: c.minLatency, totallatency: c.totalLatency, errormap: Object.fromEntries(c.errorMap),
   });
 }
 
@@ -45,7 +45,7 @@ function addCounter(u: UpdateParts, path: string, c: Counter): void {
     ['openconnections', c.openConnections], ['closedconnections', c.closedConnections], ['bytesin', c.bytesIn], ['bytesout', c.bytesOut],
   ];
   for (const [field, value] of sums) u.$inc[`${path}.${field}`] = value;
-  for (const [code, count] of Object.entries(c.errorMap)) u.$inc[`${path}.errormap.${code}`] = count;
+  for (const [code, count] of c.errorMap) u.$inc[`${path}.errormap.${code}`] = count;
   u.$set[`${path}.identifier`] = c.identifier;
   u.$set[`${path}.humanidentifier`] = c.humanIdentifier;
   u.$max[`${path}.lasttime`] = timeToDate(c.lastTime);

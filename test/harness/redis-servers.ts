@@ -56,8 +56,8 @@ interface LaunchSpec {
   ports: number;
   /** Command-line arguments for these ports; may write config files into dir. */
   args: (ports: number[], dir: string) => string[];
-  /** Ping options for the readiness check, e.g. TLS. */
-  ping?: Partial<RedisOptions>;
+  /** Connection options for the readiness check, e.g. TLS or credentials. */
+  connectOptions?: Partial<RedisOptions>;
 }
 
 export function makeTempDir(label: string): string {
@@ -91,7 +91,7 @@ export function baseServerArgs(dir: string): string[] {
   ];
 }
 
-/** Starts a process and waits until it answers PING; retries on fresh ports if another process took one. */
+/** Starts a process and waits until it answers; retries on fresh ports if another process took one. */
 async function launch(spec: LaunchSpec): Promise<RedisProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -114,6 +114,8 @@ async function launchOnce(spec: LaunchSpec): Promise<RedisProcess> {
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => liveChildren.delete(child));
 
@@ -125,9 +127,11 @@ async function launchOnce(spec: LaunchSpec): Promise<RedisProcess> {
   };
   const proc: RedisProcess = { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, dir, log: () => output, kill };
   try {
-    await waitFor(`${spec.label} on port ${port} to answer PING`, START_TIMEOUT_MS, async () => {
+    await waitFor(`${spec.label} on port ${port} to answer`, START_TIMEOUT_MS, async () => {
+      if (spawnError) throw new RedisHarnessError(`cannot start redis-server: ${spawnError.message}`);
       if (child.exitCode !== null) throw new RedisHarnessError(`${spec.label} exited with code ${child.exitCode}`, output);
-      return ping(port, spec.ping);
+      // The pid check catches a lost port race where another test's server answers on this port.
+      return (await serverPid(port, spec.connectOptions)) === child.pid;
     });
     return proc;
   } catch (err) {
@@ -137,13 +141,14 @@ async function launchOnce(spec: LaunchSpec): Promise<RedisProcess> {
   }
 }
 
-async function ping(port: number, options: Partial<RedisOptions> = {}): Promise<boolean> {
+async function serverPid(port: number, options: Partial<RedisOptions> = {}): Promise<number | undefined> {
   const client = adminClient(port, options);
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    const info = String(await client.call('INFO', 'server'));
+    return Number(/process_id:(\d+)/.exec(info)?.[1]);
   } catch {
-    return false;
+    return undefined;
   } finally {
     client.disconnect();
   }
@@ -271,7 +276,7 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
     label: acl ? 'redis-acl' : 'redis',
     ports: 1,
     args: ([port], dir) => [...baseServerArgs(dir), '--port', String(port), ...aclArgs],
-    ping: acl ? { username: acl.username, password: acl.password } : {},
+    connectOptions: acl ? { username: acl.username, password: acl.password } : {},
   });
   const storage: Partial<StorageConfig> = { host: server.host, port: server.port, ...(acl ?? {}) };
   return { server, addresses: [server.address], storage, stop: () => stopAll([server]) };
@@ -367,7 +372,7 @@ export async function startTls(options: TlsOptions = {}): Promise<TlsRedis> {
         '--tls-ca-cert-file', certificates.caFile, '--tls-auth-clients', options.requireClientCert ? 'yes' : 'no',
         '--tls-protocols', protocols,
       ],
-      ping: { tls: await readTlsFiles(clientTls) },
+      connectOptions: { tls: await readTlsFiles(clientTls) },
     });
   } catch (err) {
     if (ownCertificates) rmSync(certificates.dir, { recursive: true, force: true });

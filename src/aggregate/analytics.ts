@@ -1,7 +1,7 @@
 import { isGraphRecord, isMcpRecord, type AnalyticsRecord } from '../record/analytics-record.js';
 import { ZERO_TIME, type GoTime } from '../record/go-time.js';
 import { bucketKey, bucketStartSec } from './bucket.js';
-import { EMPTY_COUNTER, addTo, labelled, latest, mergeCounters, requestCounter, type Counter } from './counter.js';
+import { EMPTY_COUNTER, accumulate, accumulatorOf, addTo, labelled, latest, requestCounter, type Counter, type CounterAccumulator } from './counter.js';
 import {
   DIMENSION_ORDER, FLAT_DIMENSIONS, NESTED_DIMENSIONS, TOTAL_DIMENSION, TOTAL_VALUE,
   type Dimension, type DimensionEntry, type FlatDimension, type NestedDimension,
@@ -46,9 +46,9 @@ interface MutableAggregate {
   bucketStartSec: number;
   expireAt: GoTime;
   lastTime: GoTime;
-  flat: Record<FlatDimension, Map<string, Counter>>;
-  nested: Record<NestedDimension, Map<string, Map<string, Counter>>>;
-  total: Counter;
+  flat: Record<FlatDimension, Map<string, CounterAccumulator>>;
+  nested: Record<NestedDimension, Map<string, Map<string, CounterAccumulator>>>;
+  total: CounterAccumulator;
 }
 
 function emptyAggregate(orgId: string, start: number): MutableAggregate {
@@ -59,7 +59,7 @@ function emptyAggregate(orgId: string, start: number): MutableAggregate {
     lastTime: ZERO_TIME,
     flat: Object.fromEntries(FLAT_DIMENSIONS.map((d) => [d, new Map()])) as MutableAggregate['flat'],
     nested: Object.fromEntries(NESTED_DIMENSIONS.map((d) => [d, new Map()])) as MutableAggregate['nested'],
-    total: EMPTY_COUNTER,
+    total: accumulatorOf(EMPTY_COUNTER),
   };
 }
 
@@ -84,14 +84,14 @@ function addNetworkRecord(agg: MutableAggregate, record: AnalyticsRecord, option
     bytesIn: network.bytes_in,
     bytesOut: network.bytes_out,
   };
-  agg.total = mergeCounters(agg.total, stats);
+  accumulate(agg.total, stats);
   if (record.api_id !== '' && !options.ignoredDimensions.has('apiid')) {
     const bytes = { ...EMPTY_COUNTER, lastTime: record.timestamp, bytesIn: network.bytes_in, bytesOut: network.bytes_out };
     addTo(agg.flat.apiid, record.api_id, labelled(bytes, record.api_id, record.api_name));
   }
 }
 
-function addNested(map: Map<string, Map<string, Counter>>, outer: string, inner: string, counter: Counter): void {
+function addNested(map: Map<string, Map<string, CounterAccumulator>>, outer: string, inner: string, counter: Counter): void {
   let counters = map.get(outer);
   if (!counters) map.set(outer, (counters = new Map()));
   addTo(counters, inner, labelled(counter, inner, inner));
@@ -106,7 +106,7 @@ function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, option
     time: record.timestamp,
     mapsCode: (code) => code >= 400,
   });
-  agg.total = mergeCounters(agg.total, c);
+  accumulate(agg.total, c);
   const wanted = (d: Dimension) => !options.ignoredDimensions.has(d);
   const { flat, nested } = agg;
   const { api_id: apiId, api_version: version, api_key: apiKey, oauth_id: oauthId, path } = record;

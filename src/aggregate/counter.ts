@@ -32,18 +32,20 @@ export interface Counter {
   readonly totalLatency: number;
   /** Always totalLatency / hits. */
   readonly latency: number;
-  /** Response code (decimal string) to count. */
-  readonly errorMap: Readonly<Record<string, number>>;
+  /** Response code (decimal string, as Tyk keys it) to count. A Map: objects keyed by integers like "404"
+   *  get sparse element storage in V8, which made merging them the cost of aggregation. */
+  readonly errorMap: ReadonlyMap<string, number>;
 }
 
-export const EMPTY_COUNTER: Counter = Object.freeze({
+/** Not frozen: copies of a frozen object leave V8's fast object paths, which made aggregation slow. */
+export const EMPTY_COUNTER: Counter = {
   hits: 0, success: 0, errorTotal: 0, requestTime: 0, totalRequestTime: 0,
   identifier: '', humanIdentifier: '', lastTime: ZERO_TIME,
   openConnections: 0, closedConnections: 0, bytesIn: 0, bytesOut: 0,
   maxUpstreamLatency: 0, minUpstreamLatency: 0, totalUpstreamLatency: 0, upstreamLatency: 0,
   maxLatency: 0, minLatency: 0, totalLatency: 0, latency: 0,
-  errorMap: Object.freeze({}),
-});
+  errorMap: new Map<string, number>(),
+};
 
 /** What one request adds: a counter of one hit. */
 export interface RequestFacts {
@@ -58,26 +60,36 @@ export interface RequestFacts {
 
 export function requestCounter(facts: RequestFacts): Counter {
   const code = facts.responseCode;
-  return withAverages({
+  return {
     ...EMPTY_COUNTER,
     hits: 1,
     success: code >= 200 && code < 300 ? 1 : 0,
     errorTotal: code >= 400 ? 1 : 0,
+    requestTime: facts.requestTime,
     totalRequestTime: facts.requestTime,
     lastTime: facts.time,
     maxUpstreamLatency: facts.upstreamLatency,
     minUpstreamLatency: facts.upstreamLatency,
     totalUpstreamLatency: facts.upstreamLatency,
+    upstreamLatency: facts.upstreamLatency,
     maxLatency: facts.latency,
     minLatency: facts.latency,
     totalLatency: facts.latency,
-    errorMap: facts.mapsCode(code) ? { [String(code)]: 1 } : {},
-  });
+    latency: facts.latency,
+    errorMap: facts.mapsCode(code) ? new Map([[String(code), 1]]) : EMPTY_COUNTER.errorMap,
+  };
 }
 
 /** The same counts under a dimension's own labels. */
 export function labelled(counter: Counter, identifier: string, humanIdentifier: string): Counter {
   return { ...counter, identifier, humanIdentifier };
+}
+
+/** A counter being accumulated; only the aggregation that created it may change it. */
+export type CounterAccumulator = { -readonly [K in keyof Counter]: Counter[K] } & { errorMap: Map<string, number> };
+
+export function accumulatorOf(c: Counter): CounterAccumulator {
+  return { ...c, errorMap: new Map(c.errorMap) };
 }
 
 /**
@@ -118,54 +130,47 @@ function latestHumanIdentifier(a: Counter, b: Counter): string {
   return a.humanIdentifier >= b.humanIdentifier ? a.humanIdentifier : b.humanIdentifier;
 }
 
-function mergeCodeMaps(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
-  const merged: Record<string, number> = { ...a };
-  for (const [code, count] of Object.entries(b)) merged[code] = (merged[code] ?? 0) + count;
-  return merged;
-}
-
 function ratio(total: number, hits: number): number {
   return hits > 0 ? total / hits : 0;
 }
 
-function withAverages(c: Counter): Counter {
-  return {
-    ...c,
-    requestTime: ratio(c.totalRequestTime, c.hits),
-    latency: ratio(c.totalLatency, c.hits),
-    upstreamLatency: ratio(c.totalUpstreamLatency, c.hits),
-  };
+/**
+ * Adds `from` into `into`: the one merge rule. Labels and minima are decided first, from the counts
+ * before the addition.
+ */
+export function accumulate(into: CounterAccumulator, from: Counter): void {
+  into.identifier = into.identifier !== '' ? into.identifier : from.identifier;
+  into.humanIdentifier = latestHumanIdentifier(into, from);
+  into.minLatency = mergeMinimum(into, from, 'minLatency');
+  into.minUpstreamLatency = mergeMinimum(into, from, 'minUpstreamLatency');
+  into.lastTime = latest(into.lastTime, from.lastTime);
+  into.hits += from.hits;
+  into.success += from.success;
+  into.errorTotal += from.errorTotal;
+  into.totalRequestTime += from.totalRequestTime;
+  into.openConnections += from.openConnections;
+  into.closedConnections += from.closedConnections;
+  into.bytesIn += from.bytesIn;
+  into.bytesOut += from.bytesOut;
+  into.maxUpstreamLatency = Math.max(into.maxUpstreamLatency, from.maxUpstreamLatency);
+  into.totalUpstreamLatency += from.totalUpstreamLatency;
+  into.maxLatency = Math.max(into.maxLatency, from.maxLatency);
+  into.totalLatency += from.totalLatency;
+  for (const [code, count] of from.errorMap) into.errorMap.set(code, (into.errorMap.get(code) ?? 0) + count);
+  into.requestTime = ratio(into.totalRequestTime, into.hits);
+  into.latency = ratio(into.totalLatency, into.hits);
+  into.upstreamLatency = ratio(into.totalUpstreamLatency, into.hits);
 }
 
 export function mergeCounters(a: Counter, b: Counter): Counter {
-  return withAverages({
-    hits: a.hits + b.hits,
-    success: a.success + b.success,
-    errorTotal: a.errorTotal + b.errorTotal,
-    requestTime: 0,
-    totalRequestTime: a.totalRequestTime + b.totalRequestTime,
-    identifier: a.identifier !== '' ? a.identifier : b.identifier,
-    humanIdentifier: latestHumanIdentifier(a, b),
-    lastTime: latest(a.lastTime, b.lastTime),
-    openConnections: a.openConnections + b.openConnections,
-    closedConnections: a.closedConnections + b.closedConnections,
-    bytesIn: a.bytesIn + b.bytesIn,
-    bytesOut: a.bytesOut + b.bytesOut,
-    maxUpstreamLatency: Math.max(a.maxUpstreamLatency, b.maxUpstreamLatency),
-    minUpstreamLatency: mergeMinimum(a, b, 'minUpstreamLatency'),
-    totalUpstreamLatency: a.totalUpstreamLatency + b.totalUpstreamLatency,
-    upstreamLatency: 0,
-    maxLatency: Math.max(a.maxLatency, b.maxLatency),
-    minLatency: mergeMinimum(a, b, 'minLatency'),
-    totalLatency: a.totalLatency + b.totalLatency,
-    latency: 0,
-    errorMap: mergeCodeMaps(a.errorMap, b.errorMap),
-  });
+  const merged = accumulatorOf(a);
+  accumulate(merged, b);
+  return merged;
 }
 
-/** Adds `counter` under `key`, merging with what is there. */
-export function addTo(map: Map<string, Counter>, key: string, counter: Counter): void {
+/** Adds `counter` under `key` of a map the caller owns, merging with what is there. */
+export function addTo(map: Map<string, CounterAccumulator>, key: string, counter: Counter): void {
   const existing = map.get(key);
-  map.set(key, existing ? mergeCounters(existing, counter) : counter);
+  if (existing) accumulate(existing, counter);
+  else map.set(key, accumulatorOf(counter));
 }
-

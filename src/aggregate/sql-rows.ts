@@ -31,9 +31,9 @@ const CODE_COLUMN_SET: ReadonlySet<string> = new Set(CODE_COLUMNS);
  * Tyk's ProcessStatusCodes: a code with its own column goes there; any other goes into its class column
  * (`451` into `4x`), summed; a code whose class has no column (`666`) is dropped.
  */
-export function codeColumnCounts(errorMap: Readonly<Record<string, number>>): Record<CodeColumn, number> {
+export function codeColumnCounts(errorMap: ReadonlyMap<string, number>): Record<CodeColumn, number> {
   const counts = Object.fromEntries(CODE_COLUMNS.map((c) => [c, 0])) as Record<CodeColumn, number>;
-  for (const [code, count] of Object.entries(errorMap)) {
+  for (const [code, count] of errorMap) {
     const column = CODE_COLUMN_SET.has(code) ? code : `${code[0]}x`;
     if (CODE_COLUMN_SET.has(column)) counts[column as CodeColumn] += count;
   }

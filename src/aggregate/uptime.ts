@@ -1,7 +1,7 @@
 import { ZERO_TIME, type GoTime } from '../record/go-time.js';
 import type { UptimeRecord } from '../record/uptime-record.js';
 import { HOURLY, bucketKey, bucketStartSec } from './bucket.js';
-import { EMPTY_COUNTER, addTo, labelled, latest, mergeCounters, requestCounter, type Counter } from './counter.js';
+import { EMPTY_COUNTER, accumulate, accumulatorOf, addTo, labelled, latest, requestCounter, type Counter, type CounterAccumulator } from './counter.js';
 import { TOTAL_DIMENSION, TOTAL_VALUE, type DimensionEntry } from './dimensions.js';
 
 /*
@@ -25,9 +25,9 @@ interface MutableUptimeAggregate {
   bucketStartSec: number;
   expireAt: GoTime;
   lastTime: GoTime;
-  url: Map<string, Counter>;
-  errors: Map<string, Counter>;
-  total: Counter;
+  url: Map<string, CounterAccumulator>;
+  errors: Map<string, CounterAccumulator>;
+  total: CounterAccumulator;
 }
 
 const mapsUptimeCode = (code: number) => code >= 400 || (code >= 200 && code < 300);
@@ -36,7 +36,7 @@ function addReport(agg: MutableUptimeAggregate, report: UptimeRecord): void {
   if (report.response_code === -1) {
     // A failed check with no response: the URL is listed, nothing is counted.
     const seen = { ...EMPTY_COUNTER, lastTime: report.timestamp };
-    agg.total = mergeCounters(agg.total, seen);
+    accumulate(agg.total, seen);
     if (report.url !== '') addTo(agg.url, report.url, labelled(seen, report.url, ''));
     return;
   }
@@ -48,7 +48,7 @@ function addReport(agg: MutableUptimeAggregate, report: UptimeRecord): void {
     time: report.timestamp,
     mapsCode: mapsUptimeCode,
   });
-  agg.total = mergeCounters(agg.total, c);
+  accumulate(agg.total, c);
   if (report.url !== '') addTo(agg.url, report.url, labelled(c, report.url, ''));
   if (c.errorTotal > 0) {
     const code = String(report.response_code);
@@ -65,7 +65,7 @@ export function aggregateUptimeRecords(reports: Iterable<UptimeRecord>): Map<str
     const key = bucketKey(report.org_id, start);
     let agg = buckets.get(key);
     if (!agg) {
-      agg = { orgId: report.org_id, bucketStartSec: start, expireAt: ZERO_TIME, lastTime: ZERO_TIME, url: new Map(), errors: new Map(), total: EMPTY_COUNTER };
+      agg = { orgId: report.org_id, bucketStartSec: start, expireAt: ZERO_TIME, lastTime: ZERO_TIME, url: new Map(), errors: new Map(), total: accumulatorOf(EMPTY_COUNTER) };
       buckets.set(key, agg);
     }
     agg.lastTime = latest(agg.lastTime, report.timestamp);

@@ -37,7 +37,7 @@ const counter = (overrides: Partial<Counter>): Counter => ({ ...EMPTY_COUNTER, .
 
 describe('code columns (TestCode_ProcessStatusCodes)', () => {
   it('{400:4, 481:3, 482:2, 666:3} gives code_400=4, code_4x=5 and drops 666', () => {
-    const codes = codeColumnCounts({ '400': 4, '481': 3, '482': 2, '666': 3 });
+    const codes = codeColumnCounts(new Map([['400', 4], ['481', 3], ['482', 2], ['666', 3]]));
     expect(codes['400']).toBe(4);
     expect(codes['4x']).toBe(5);
     expect(Object.values(codes).reduce((a, b) => a + b, 0)).toBe(9);
@@ -190,7 +190,7 @@ describe('counters (TestAnalyticsRecordAggregate_latencySetter, _AsChange, _AsTi
 
   it('the error map counts codes ≥ 400 and feeds the errors dimension', () => {
     const agg = onlyAggregate([500, 500, 451, 200, 302].map((code) => record({ response_code: code })));
-    expect(agg.total).toMatchObject({ hits: 5, success: 1, errorTotal: 3, errorMap: { '500': 2, '451': 1 } });
+    expect(agg.total).toMatchObject({ hits: 5, success: 1, errorTotal: 3, errorMap: new Map([['500', 2], ['451', 1]]) });
     expect([...agg.flat.errors.entries()].map(([k, c]) => [k, c.hits, c.identifier])).toEqual([['500', 2, '500'], ['451', 1, '451']]);
   });
 });

@@ -27,20 +27,20 @@ describe('uptime aggregation (analytics/uptime_data_test.go)', () => {
 
   it('one record: url./get and the total have 1 hit, 1 success and errormap {200:1}; no errors', () => {
     const agg = onlyAggregate([report({})]);
-    expect(agg.url.get('/get')).toMatchObject({ hits: 1, success: 1, requestTime: 100, errorMap: { '200': 1 }, identifier: '/get' });
+    expect(agg.url.get('/get')).toMatchObject({ hits: 1, success: 1, requestTime: 100, errorMap: new Map([['200', 1]]), identifier: '/get' });
     expect(agg.errors.size).toBe(0);
-    expect(agg.total).toMatchObject({ hits: 1, success: 1, errorMap: { '200': 1 } });
+    expect(agg.total).toMatchObject({ hits: 1, success: 1, errorMap: new Map([['200', 1]]) });
   });
 
   it('code -1: url./get holds only its identifier and the total is empty', () => {
     const agg = onlyAggregate([report({ response_code: -1 })]);
-    expect(agg.url.get('/get')).toMatchObject({ identifier: '/get', hits: 0, success: 0, totalRequestTime: 0, errorMap: {} });
-    expect(agg.total).toMatchObject({ hits: 0, success: 0, errorTotal: 0, totalRequestTime: 0, errorMap: {} });
+    expect(agg.url.get('/get')).toMatchObject({ identifier: '/get', hits: 0, success: 0, totalRequestTime: 0, errorMap: new Map() });
+    expect(agg.total).toMatchObject({ hits: 0, success: 0, errorTotal: 0, totalRequestTime: 0, errorMap: new Map() });
   });
 
   it('three records (200, 200, 500): url and total count 3 hits, 2 successes, 1 error; errors.500 has 1', () => {
     const agg = onlyAggregate([200, 200, 500].map((code) => report({ response_code: code })));
-    const expected = { hits: 3, success: 2, errorTotal: 1, totalRequestTime: 300, requestTime: 100, errorMap: { '200': 2, '500': 1 } };
+    const expected = { hits: 3, success: 2, errorTotal: 1, totalRequestTime: 300, requestTime: 100, errorMap: new Map([['200', 2], ['500', 1]]) };
     expect(agg.url.get('/get')).toMatchObject(expected);
     expect(agg.errors.get('500')).toMatchObject({ hits: 1, errorTotal: 1 });
     expect(agg.total).toMatchObject(expected);

@@ -19,6 +19,7 @@ import { startHttpServer } from './http/server.js';
 import { createAnalyticsSink, createUptimeSink } from '../sinks/registry.js';
 import type { SinkContext } from '../sinks/context.js';
 import { errorMessage } from './errors.js';
+import { runRetention } from './maintenance/retention.js';
 
 /** How long a loop may go without progress before /live reports it stalled. */
 const STALL_MS = 5 * 60_000;
@@ -42,7 +43,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   // BullMQ blocks on its connection while it waits for retry jobs, so it gets one of its own.
   const queueConnection = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}:retry`, blocking: true, onError: onRedisError });
   const leaseMs = Math.round(s.lease_seconds * 1000);
-  const ctx: SinkContext = { logger, config };
+  const ctx: SinkContext = { logger, config, metrics };
   const runnerOptions = (timeoutSeconds: number) => ({
     logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, writeConcurrency: 2,
     inProcessAttempts: s.retry.in_process_attempts, retryBaseMs: s.retry.in_process_backoff_ms,
@@ -101,12 +102,16 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     logger.error({ port: config.health_check_endpoint_port, err: errorMessage(err) }, 'health endpoint cannot listen; continuing without it');
   }
   pipeline.start(queueConnection);
+  const maintenance = new AbortController();
+  const retention = runRetention(config, logger, maintenance.signal);
   logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`) }, 'sluice started');
   return {
     id,
     async stop() {
       logger.info({ worker: id, inflight: pipeline.inflight }, 'stopping: no more claims; finishing batches in flight');
       await pipeline.stop(s.shutdown_timeout * 1000);
+      maintenance.abort();
+      await retention;
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect())));
       logger.info({ worker: id }, 'stopped');

@@ -27,7 +27,8 @@ function loadRecordType(): protobuf.Type {
   return root.lookupType('normalproto.AnalyticsRecord');
 }
 
-const RecordType = loadRecordType();
+/** The message type, also used by demo mode to write what a protobuf gateway writes. */
+export const RecordType = loadRecordType();
 
 /* The decoded messages as protobufjs builds them: scalars default to zero, absent messages are null. */
 type Int64 = number | protobuf.Long;

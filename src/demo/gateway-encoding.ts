@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import type { AnalyticsRecord } from '../record/analytics-record.js';
 import type { UptimeRecord } from '../record/uptime-record.js';
 import type { GoTime } from '../record/go-time.js';
+import { RecordType } from '../decode/protobuf.js';
 
 /*
  * The inverse of src/decode/msgpack.ts: records encoded as a Tyk gateway encodes them with msgpack.v2 —
@@ -55,4 +56,40 @@ export function encodeUptimeMsgpack(r: UptimeRecord): Buffer {
     ServerError: r.server_error, Day: r.day, Month: r.month, Year: r.year, Hour: r.hour, Minute: r.minute,
     TimeStamp: time(r.timestamp), ExpireAt: time(r.ExpireAt), APIID: r.api_id, OrgID: r.org_id,
   });
+}
+
+const timestamp = (t: GoTime) => ({ seconds: t.sec, nanos: t.nsec });
+
+/** A record as a gateway with `serializer_type: protobuf` writes it (zone name "UTC"). */
+export function encodeAnalyticsProtobuf(r: AnalyticsRecord): Buffer {
+  const g = r.graphql_stats;
+  const message = RecordType.fromObject({
+    Host: r.host, Method: r.method, Path: r.path, RawPath: r.raw_path, ContentLength: r.content_length,
+    UserAgent: r.user_agent, Day: r.day, Month: r.month, Year: r.year, Hour: r.hour, ResponseCode: r.response_code,
+    APIKey: r.api_key, TimeStamp: timestamp(r.timestamp), APIVersion: r.api_version, APIName: r.api_name,
+    APIID: r.api_id, OrgID: r.org_id, RequestTime: r.request_time,
+    Latency: { Total: r.latency.total, Upstream: r.latency.upstream },
+    RawRequest: r.raw_request, RawResponse: r.raw_response, IPAddress: r.ip_address,
+    Geo: {
+      Country: { ISOCode: r.geo.country.iso_code },
+      City: { Names: r.geo.city.names ?? {}, GeoNameID: r.geo.city.geoname_id },
+      Location: { Latitude: r.geo.location.latitude, Longitude: r.geo.location.longitude, TimeZone: r.geo.location.time_zone },
+    },
+    Network: {
+      OpenConnections: r.network.open_connections, ClosedConnections: r.network.closed_connections,
+      BytesIn: r.network.bytes_in, BytesOut: r.network.bytes_out,
+    },
+    Tags: r.tags ?? [], Alias: r.alias, TrackPath: r.track_path, ExpireAt: timestamp(r.expireAt), OauthID: r.oauth_id,
+    TimeZone: 'UTC', ApiSchema: r.api_schema,
+    GraphQLStats: g.IsGraphQL ? {
+      IsGraphQL: true, OperationType: g.OperationType, Variables: g.Variables, RootFields: g.RootFields ?? [],
+      HasError: g.HasErrors, GraphErrors: (g.Errors ?? []).map((e) => e.message),
+      Types: Object.fromEntries(Object.entries(g.Types ?? {}).map(([k, v]) => [k, { fields: v ?? [] }])),
+    } : undefined,
+    MCPStats: r.mcp_stats.is_mcp ? {
+      IsMCP: true, JSONRPCMethod: r.mcp_stats.jsonrpc_method, PrimitiveType: r.mcp_stats.primitive_type, PrimitiveName: r.mcp_stats.primitive_name,
+    } : undefined,
+    OriginalPath: r.original_path, ListenPath: r.listen_path,
+  });
+  return Buffer.from(RecordType.encode(message).finish());
 }

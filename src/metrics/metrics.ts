@@ -26,6 +26,7 @@ export class Metrics implements SinkMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry],
   });
   readonly lastWrite = new Gauge({ name: 'sluice_sink_last_success_timestamp_seconds', help: 'When a sink last wrote a batch.', labelNames: ['sink'], registers: [this.registry] });
+  readonly foldedDimensions = new Counter({ name: 'sluice_aggregate_dimension_entries_folded_total', help: 'Aggregate dimension entries folded into `other` because a document reached its budget.', labelNames: ['sink', 'dimension'], registers: [this.registry] });
   readonly inflightBatches = new Gauge({ name: 'sluice_inflight_batches', help: 'Claimed batches not yet acknowledged.', registers: [this.registry] });
   readonly inflightBytes = new Gauge({ name: 'sluice_memory_budget_used_bytes', help: 'Raw bytes of claimed batches held in memory.', registers: [this.registry] });
 

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { readAsset } from '../assets.js';
 import { inflightIndexKey, inflightListKey } from './source-keys.js';
+import { ReplicationGuard, UnreplicatedClaimError, type ReplicationState } from './replication-guard.js';
 
 /** A claimed run of gateway elements, held in an in-flight list until every sink has them. */
 export interface ClaimedBatch {
@@ -13,17 +14,25 @@ export interface ClaimedBatch {
 
 type RedisClient = Redis | Cluster;
 
+/** What the claim and take-over scripts return: the elements, then the node's replication state. */
+type ScriptClaim = [elements: Buffer[], replicas: number, replid: Buffer];
+
 interface ClaimCommands {
-  sluiceClaimBuffer(source: string, inflight: string, index: string, max: number, leaseMs: number): Promise<Buffer[]>;
+  sluiceClaimBuffer(source: string, inflight: string, index: string, max: number, leaseMs: number): Promise<ScriptClaim>;
+  sluiceUnclaim(source: string, inflight: string, index: string): Promise<number>;
   sluiceAck(index: string, inflight: string): Promise<number>;
   sluiceRenew(index: string, inflight: string, leaseMs: number): Promise<number>;
   sluiceRelease(index: string, inflight: string): Promise<number>;
   sluiceFindExpired(index: string, max: number): Promise<string[]>;
-  sluiceTakeOverBuffer(index: string, orphan: string, inflight: string, leaseMs: number): Promise<Buffer[] | null>;
+  sluiceTakeOverBuffer(index: string, orphan: string, inflight: string, leaseMs: number): Promise<ScriptClaim | null>;
 }
+
+/** Scripts that report the replication state start with the function that reads it. */
+const WITH_REPLICATION_STATE = new Set(['claim.lua', 'take-over.lua']);
 
 const SCRIPTS: Array<[name: string, file: string, keys: number]> = [
   ['sluiceClaim', 'claim.lua', 3],
+  ['sluiceUnclaim', 'unclaim.lua', 3],
   ['sluiceAck', 'ack.lua', 2],
   ['sluiceRenew', 'renew.lua', 2],
   ['sluiceRelease', 'release.lua', 2],
@@ -31,19 +40,32 @@ const SCRIPTS: Array<[name: string, file: string, keys: number]> = [
   ['sluiceTakeOver', 'take-over.lua', 3],
 ];
 
+function scriptSource(file: string): string {
+  const body = readAsset(import.meta.url, `lua/${file}`);
+  return WITH_REPLICATION_STATE.has(file) ? `${readAsset(import.meta.url, 'lua/replication-state.lua')}\n${body}` : body;
+}
+
+/** A WAIT long enough for a healthy replica on any network, short against the lease it runs inside. */
+function replicaWaitMs(leaseMs: number): number {
+  return Math.max(50, Math.min(1_000, Math.floor(leaseMs / 2)));
+}
+
 /**
  * The delivery protocol on Redis (DESIGN.md "Delivery"): claim, lease renewal, acknowledgement, hand-back
- * and take-over of orphans. Every step is one Lua script over keys of a single slot.
+ * and take-over of orphans. Every step is one Lua script over keys of a single slot. Claims and take-overs
+ * on a node with replicas are confirmed on a replica before they are handed out (replication-guard.ts).
  */
 export class ClaimStore {
   private readonly redis: RedisClient & ClaimCommands;
+  private readonly guard: ReplicationGuard;
   private seq = 0;
 
   constructor(redis: RedisClient, readonly workerId: string, readonly leaseMs: number) {
     for (const [name, file, numberOfKeys] of SCRIPTS) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua: readAsset(import.meta.url, `lua/${file}`) });
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua: scriptSource(file) });
     }
     this.redis = redis as RedisClient & ClaimCommands;
+    this.guard = new ReplicationGuard(redis, replicaWaitMs(leaseMs));
   }
 
   private nextInflightKey(source: string): string {
@@ -51,10 +73,21 @@ export class ClaimStore {
     return inflightListKey(source, this.workerId, this.seq);
   }
 
+  /**
+   * Claims up to `max` elements of `source`. Throws UnreplicatedClaimError, after handing the elements
+   * back, when the node has replicas and none confirmed the claim: nothing from it has been written yet,
+   * so undoing it is always safe, while processing it could write twice after a failover.
+   */
   async claim(source: string, max: number): Promise<ClaimedBatch | null> {
     const inflightKey = this.nextInflightKey(source);
-    const elements = await this.redis.sluiceClaimBuffer(source, inflightKey, inflightIndexKey(source), max, this.leaseMs);
+    const index = inflightIndexKey(source);
+    const pinned = await this.guard.pin(source);
+    const [elements, replicas, replid] = await this.redis.sluiceClaimBuffer(source, inflightKey, index, max, this.leaseMs);
     if (elements.length === 0) return null;
+    if (!(await this.guard.confirm(pinned, replicationState(replicas, replid)))) {
+      await this.redis.sluiceUnclaim(source, inflightKey, index);
+      throw new UnreplicatedClaimError(source, inflightKey);
+    }
     return { sourceKey: source, inflightKey, elements, redelivered: false };
   }
 
@@ -71,17 +104,29 @@ export class ClaimStore {
     await this.redis.sluiceRelease(inflightIndexKey(batch.sourceKey), batch.inflightKey);
   }
 
-  /** Takes over up to `max` in-flight lists of `source` whose lease has expired. */
+  /**
+   * Takes over up to `max` in-flight lists of `source` whose lease has expired. A take-over no replica
+   * confirmed is released again, so it stays an orphan (the original claim may be unreplicated too).
+   */
   async takeOrphans(source: string, max: number): Promise<ClaimedBatch[]> {
     const index = inflightIndexKey(source);
     const orphans = await this.redis.sluiceFindExpired(index, max);
     const taken: ClaimedBatch[] = [];
     for (const orphan of orphans) {
       const inflightKey = this.nextInflightKey(source);
-      const elements = await this.redis.sluiceTakeOverBuffer(index, orphan, inflightKey, this.leaseMs);
-      if (elements && elements.length > 0) taken.push({ sourceKey: source, inflightKey, elements, redelivered: true });
-      else if (elements) await this.ack({ sourceKey: source, inflightKey, elements: [], redelivered: true });
+      const pinned = await this.guard.pin(source);
+      const reply = await this.redis.sluiceTakeOverBuffer(index, orphan, inflightKey, this.leaseMs);
+      if (!reply) continue;
+      const [elements, replicas, replid] = reply;
+      const batch: ClaimedBatch = { sourceKey: source, inflightKey, elements, redelivered: true };
+      if (elements.length === 0) await this.ack(batch);
+      else if (await this.guard.confirm(pinned, replicationState(replicas, replid))) taken.push(batch);
+      else await this.release(batch);
     }
     return taken;
   }
+}
+
+function replicationState(replicas: number, replid: Buffer): ReplicationState {
+  return { replicas, replid: replid.toString() };
 }

@@ -4,10 +4,18 @@
 --
 -- KEYS[1] gateway list      KEYS[2] new in-flight list      KEYS[3] in-flight index (zset)
 -- ARGV[1] max elements      ARGV[2] lease in milliseconds
--- Returns the moved elements, oldest first.
+-- Returns {elements oldest first, connected replicas, replication id} (see replication-state.lua).
+--
+-- ioredis resends a command whose reply a dropped connection lost. A resent claim finds its in-flight
+-- list already there and returns that batch again; claiming more into it would put elements in the list
+-- that the worker never sees and that the ack would delete.
+if redis.call('ZSCORE', KEYS[3], KEYS[2]) then
+  local replicas, replid = replication_state()
+  return { redis.call('LRANGE', KEYS[2], 0, -1), replicas, replid }
+end
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 if #items == 0 then
-  return items
+  return { items, 0, '' }
 end
 -- unpack() is bounded by Lua's C stack, so large chunks are pushed in slices.
 for first = 1, #items, 1000 do
@@ -17,4 +25,5 @@ redis.call('LTRIM', KEYS[1], #items, -1)
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZADD', KEYS[3], now_ms + tonumber(ARGV[2]), KEYS[2])
-return items
+local replicas, replid = replication_state()
+return { items, replicas, replid }

@@ -3,7 +3,14 @@
 --
 -- KEYS[1] in-flight index   KEYS[2] orphaned in-flight list   KEYS[3] new in-flight list name
 -- ARGV[1] lease in milliseconds
--- Returns the list's elements, or nil when the list is no longer an orphan.
+-- Returns {elements, connected replicas, replication id} (see replication-state.lua), or nil when the
+-- list is no longer an orphan.
+local replicas, replid
+-- A take-over resent after a lost reply finds the list already under its new name: the same batch.
+if redis.call('ZSCORE', KEYS[1], KEYS[3]) then
+  replicas, replid = replication_state()
+  return { redis.call('LRANGE', KEYS[3], 0, -1), replicas, replid }
+end
 local score = redis.call('ZSCORE', KEYS[1], KEYS[2])
 if not score then
   return nil
@@ -19,4 +26,5 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 redis.call('RENAME', KEYS[2], KEYS[3])
 redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[1]), KEYS[3])
-return redis.call('LRANGE', KEYS[3], 0, -1)
+replicas, replid = replication_state()
+return { redis.call('LRANGE', KEYS[3], 0, -1), replicas, replid }

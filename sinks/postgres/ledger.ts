@@ -33,6 +33,13 @@ export async function applyBatchOnce(
   };
   signal.addEventListener('abort', cancel, { once: true });
   let broken: Error | undefined;
+  // The pool stops listening to a client while it is checked out: a socket that dies here (the database
+  // restarts, the network drops) would emit 'error' to nobody and end the process. The statement in
+  // progress fails on its own; this keeps the process up and the dead client out of the pool.
+  const onConnectionError = (err: Error) => {
+    broken ??= err;
+  };
+  client.on('error', onConnectionError);
   try {
     await client.query('BEGIN');
     const recorded = await client.query(RECORD_APPLIED_BATCH, [sink, batchId]);
@@ -49,6 +56,7 @@ export async function applyBatchOnce(
     throw err;
   } finally {
     signal.removeEventListener('abort', cancel);
+    client.off('error', onConnectionError);
     // A connection that failed mid-transaction is not trusted back into the pool.
     client.release(broken);
   }

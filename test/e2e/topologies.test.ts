@@ -18,7 +18,7 @@ import { gatewayTraffic, multiset, pushTraffic, rowsByPath, total, undrainedKeys
  * each record lands exactly once.
  */
 
-const PER_KEY = 40;
+const ANALYTICS_RECORDS = 22 * 40;
 const UPTIME_REPORTS = 60;
 
 let db: TestDatabase;
@@ -77,7 +77,7 @@ describe('all 23 gateway lists, every topology, exactly once into PostgreSQL and
     const gateway = await gatewayClient(storage);
     const collection = `uptime_${label}`;
     try {
-      const traffic = gatewayTraffic(storage.key_prefix, label, PER_KEY, UPTIME_REPORTS);
+      const traffic = gatewayTraffic(storage.key_prefix, label, { analytics: ANALYTICS_RECORDS, uptime: UPTIME_REPORTS });
       await pushTraffic(gateway, traffic.byKey);
       const began = Date.now();
       const sluice = startSluice(['--conf', await pumpConfig(storage, collection)]);

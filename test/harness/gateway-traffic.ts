@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { encodeAnalyticsMsgpack, encodeAnalyticsProtobuf, encodeUptimeMsgpack } from '../../src/demo/gateway-encoding.js';
-import { analyticsKeys, inflightIndexKey, uptimeKey, type SourceKey } from '../../src/source/source-keys.js';
+import { analyticsKeys, inflightIndexKey, uptimeKey } from '../../src/source/source-keys.js';
 import type { TestDatabase } from './postgres.js';
 import { uptimeMsgpackFixtures } from './fixtures.js';
 import { BASE_RECORD } from './records.js';
@@ -31,32 +31,26 @@ export interface GatewayTraffic {
   readonly urls: string[];
 }
 
-/** Paths look like `/<label>/<encoding>/<key index>/<i>`; urls like `http://<label>.test/<i>`. */
-function elementsFor(key: SourceKey, keyIndex: number, label: string, count: number): { elements: Buffer[]; ids: string[] } {
-  const ids = Array.from({ length: count }, (_, i) =>
-    key.encoding === 'uptime' ? `http://${label}.test/${i}` : `/${label}/${key.encoding}/${keyIndex}/${i}`);
-  const elements = ids.map((id) => (key.encoding === 'uptime' ? uptimeElement(id) : analyticsElement(id, key.encoding)));
-  return { elements, ids };
+export interface TrafficSize {
+  /** Analytics records, spread round-robin over the 22 analytics keys. */
+  analytics: number;
+  /** Host-checker reports on the uptime key (which Tyk never prefixes); default none. */
+  uptime?: number;
 }
 
-/**
- * `perKey` distinct records on each of the 22 analytics keys of `prefix`, and `uptime` reports on the
- * uptime key (which Tyk never prefixes; 0 leaves it out).
- */
-export function gatewayTraffic(prefix: string, label: string, perKey: number, uptime = 0): GatewayTraffic {
-  const byKey = new Map<string, Buffer[]>();
+/** Records of `label`: paths `/<label>/<encoding>/<i>`, urls `http://<label>.test/<i>`. */
+export function gatewayTraffic(prefix: string, label: string, size: TrafficSize): GatewayTraffic {
+  const keys = analyticsKeys(prefix);
+  const byKey = new Map<string, Buffer[]>(keys.map((k) => [k.name, []]));
   const paths: string[] = [];
-  const urls: string[] = [];
-  analyticsKeys(prefix).forEach((key, keyIndex) => {
-    const { elements, ids } = elementsFor(key, keyIndex, label, perKey);
-    byKey.set(key.name, elements);
-    paths.push(...ids);
-  });
-  if (uptime > 0) {
-    const { elements, ids } = elementsFor(uptimeKey(), 0, label, uptime);
-    byKey.set(uptimeKey().name, elements);
-    urls.push(...ids);
+  for (let i = 0; i < size.analytics; i++) {
+    const key = keys[i % keys.length]!;
+    const path = `/${label}/${key.encoding}/${i}`;
+    byKey.get(key.name)!.push(analyticsElement(path, key.encoding as 'msgpack' | 'protobuf'));
+    paths.push(path);
   }
+  const urls = Array.from({ length: size.uptime ?? 0 }, (_, i) => `http://${label}.test/${i}`);
+  if (urls.length > 0) byKey.set(uptimeKey().name, urls.map(uptimeElement));
   return { byKey, paths, urls };
 }
 

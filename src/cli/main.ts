@@ -3,12 +3,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/config-error.js';
 import { createLogger, redactCredentials } from '../log/logger.js';
-import { startWorker } from '../worker.js';
+import { SluiceError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { UsageError, type CommandContext } from './commands/common.js';
-import { checkCommand } from './commands/check.js';
-import { statusCommand } from './commands/status.js';
-import { dlqCommand } from './commands/dlq.js';
+import type { CommandContext } from './commands/common.js';
+import type { DemoOptions } from '../demo/write-traffic.js';
 
 const USAGE = `sluice ${VERSION}: an analytics pump for Tyk gateways
 
@@ -22,6 +20,10 @@ Usage:
   sluice dlq replay [--sink S] [--id ID …] put them back: letters onto their gateway list, batches into
                                            their retry queue (no filter: all of them)
   sluice dlq purge --older-than 7d [--sink S]  remove those older than 30m, 12h, 7d, …
+  sluice demo [--records N] [--days D] [--rate R] [--protobuf]
+                                           write realistic gateway traffic into Redis (defaults: 10000
+                                           records over 7 days, as fast as possible, msgpack)
+  sluice --demo [--conf …]                 write demo traffic, then run the worker on it
   sluice --version
 
 Options:
@@ -33,22 +35,48 @@ Options:
 /** Exit codes: 0 done, 1 failure at run time, 2 the configuration or the command line is wrong. */
 const EXIT_CONFIG = 2;
 
-const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
-  check: checkCommand,
-  status: statusCommand,
-  dlq: dlqCommand,
+type Command = (ctx: CommandContext, demo: DemoOptions) => Promise<number>;
+
+/* Loaded on demand, so `--version` and configuration errors answer without loading every driver. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  check: async () => (await import('./commands/check.js')).checkCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
+  dlq: async () => (await import('./commands/dlq.js')).dlqCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
 };
 
+/** `config_invalid`: the configuration loader's errors and the Redis settings that cannot work. */
+function isConfigError(err: unknown): err is SluiceError {
+  return err instanceof SluiceError && err.code === 'config_invalid';
+}
+
+function positiveNumber(text: string | undefined, option: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`--${option} expects a number ≥ 0, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function demoOptions(values: ReturnType<typeof parseCommandLine>['values']): DemoOptions {
+  return {
+    records: Math.floor(positiveNumber(values.records, 'records', 10_000)),
+    days: positiveNumber(values.days, 'days', 7),
+    rate: positiveNumber(values.rate, 'rate', 0),
+    protobuf: values.protobuf,
+    seed: Date.now() % 2 ** 31,
+  };
+}
+
 /** An operator command: usage and configuration mistakes exit 2, anything else it could not reach 1. */
-async function runCommand(run: (ctx: CommandContext) => Promise<number>, ctx: CommandContext): Promise<number> {
+async function runCommand(run: Command, ctx: CommandContext, demo: DemoOptions): Promise<number> {
   try {
-    return await run(ctx);
+    return await run(ctx, demo);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof Error && err.name === 'UsageError') {
       process.stderr.write(`${err.message}\n\n${USAGE}`);
       return EXIT_CONFIG;
     }
-    if (err instanceof ConfigError) {
+    if (isConfigError(err)) {
       process.stderr.write(`sluice: invalid configuration\n  ${err.message}\n`);
       return EXIT_CONFIG;
     }
@@ -69,6 +97,11 @@ function parseCommandLine() {
       sink: { type: 'string' },
       id: { type: 'string', multiple: true },
       'older-than': { type: 'string' },
+      demo: { type: 'boolean', default: false },
+      records: { type: 'string' },
+      days: { type: 'string' },
+      rate: { type: 'string' },
+      protobuf: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -108,23 +141,34 @@ async function main(): Promise<number> {
     process.stdout.write(`configuration ok (${loaded.source})\n`);
     return 0;
   }
-  const run = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (run) {
-    return runCommand(run, {
-      config: loaded.config, logger, args: commandArgs, json: values.json, sink: values.sink, ids: values.id ?? [],
-      olderThan: values['older-than'], out: (text) => process.stdout.write(text),
-    });
+  let demo: DemoOptions;
+  try {
+    demo = demoOptions(values);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return EXIT_CONFIG;
   }
+  const ctx: CommandContext = {
+    config: loaded.config, logger, args: commandArgs, json: values.json, sink: values.sink, ids: values.id ?? [],
+    olderThan: values['older-than'], out: (text) => process.stdout.write(text),
+  };
+  const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (load) return runCommand(await load(), ctx, demo);
   if (command !== undefined) {
     process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
     return EXIT_CONFIG;
   }
   logger.info({ config: loaded.source }, 'configuration loaded');
+  if (values.demo) {
+    const code = await runCommand(await COMMANDS.demo!(), { ...ctx, out: (text) => logger.info(text.trim()) }, demo);
+    if (code !== 0) return code;
+  }
+  const { startWorker } = await import('../worker.js');
   let worker: Awaited<ReturnType<typeof startWorker>>;
   try {
     worker = await startWorker(loaded.config, logger);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!isConfigError(err)) throw err;
     process.stderr.write(`sluice: invalid configuration\n  ${err.message}\n`);
     return EXIT_CONFIG;
   }
@@ -140,10 +184,20 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** process.exit drops what a pipe has not taken yet (`sluice dlq list --json | jq` would get half a document). */
+function exitWhenFlushed(code: number): void {
+  let waiting = 2;
+  const done = () => {
+    if (--waiting === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 main().then(
-  (code) => process.exit(code),
+  (code) => exitWhenFlushed(code),
   (err: unknown) => {
     process.stderr.write(`sluice: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
+    exitWhenFlushed(1);
   },
 );

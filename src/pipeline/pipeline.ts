@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
+import { setMaxListeners } from 'node:events';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { ClaimStore, ClaimedBatch } from '../source/claim-store.js';
@@ -54,14 +55,21 @@ export interface PipelineParts {
 export class Pipeline {
   private readonly claiming = new AbortController();
   private readonly held = new Set<ClaimedBatch>();
+  /** Claims sent and not yet answered: counted as held, or every key's loop would claim at once past the bound. */
+  private claimsInProgress = 0;
   private readonly handlers = new Set<Promise<void>>();
   private inflightBytes = 0;
   private loops: Array<Promise<void>> = [];
   private retryWorkers: Worker[] = [];
   private readonly retryBacklog = new Map<string, number>();
+  /** Set while an orphan waits for room: fresh claims hold back so the older records go first. */
+  private orphanWaiting = false;
   lastClaimLoopAt = Date.now();
 
-  constructor(private readonly parts: PipelineParts) {}
+  constructor(private readonly parts: PipelineParts) {
+    // Every claim loop sleeps on this signal between claims: 23 waiters at once is expected, not a leak.
+    setMaxListeners(0, this.claiming.signal);
+  }
 
   private get routes(): SinkRoute[] {
     return [...this.parts.analytics, ...this.parts.uptime];
@@ -92,7 +100,7 @@ export class Pipeline {
 
   private hasRoom(): boolean {
     const s = this.parts.settings;
-    return this.held.size < s.maxInflightBatches
+    return this.held.size + this.claimsInProgress < s.maxInflightBatches
       && this.inflightBytes < s.maxInflightBytes
       && this.runners.every((r) => r.hasRoom())
       && [...this.retryBacklog.values()].every((n) => n < s.maxRetryBacklog);
@@ -112,8 +120,8 @@ export class Pipeline {
     }
   }
 
-  private async waitForRoom(): Promise<boolean> {
-    while (!this.hasRoom()) {
+  private async waitForRoom(forOrphan = false): Promise<boolean> {
+    while (!this.hasRoom() || (this.orphanWaiting && !forOrphan)) {
       if (this.claiming.signal.aborted) return false;
       await sleep(25, this.claiming.signal);
     }
@@ -126,6 +134,7 @@ export class Pipeline {
     while (await this.waitForRoom()) {
       this.lastClaimLoopAt = Date.now();
       let batch: ClaimedBatch | null;
+      this.claimsInProgress += 1;
       try {
         batch = await claims.claim(key.name, settings.chunk);
         failures = 0;
@@ -134,6 +143,8 @@ export class Pipeline {
         logger.error({ key: key.name, err: errorMessage(err), retryInMs: delay }, 'claim failed; is Redis reachable?');
         await sleep(delay, this.claiming.signal);
         continue;
+      } finally {
+        this.claimsInProgress -= 1;
       }
       if (batch) this.track(batch, key);
       if (!batch || batch.elements.length < settings.chunk) await sleep(settings.idleMs, this.claiming.signal);
@@ -146,8 +157,14 @@ export class Pipeline {
     while (!this.claiming.signal.aborted) {
       for (const key of keys) {
         try {
-          while (this.hasRoom() && !this.claiming.signal.aborted) {
+          while (!this.claiming.signal.aborted) {
+            if (!this.hasRoom()) {
+              // Without this, busy claim loops take every freed slot and a dead worker's batches wait for a lull.
+              this.orphanWaiting = await claims.hasOrphans(key.name);
+              if (!this.orphanWaiting || !(await this.waitForRoom(true))) break;
+            }
             const [orphan] = await claims.takeOrphans(key.name, 1);
+            this.orphanWaiting = false;
             if (!orphan) break;
             logger.info({ key: key.name, inflight: orphan.inflightKey, elements: orphan.elements.length }, 'took over an orphaned batch');
             this.parts.metrics.redelivered.inc({ key: key.name }, orphan.elements.length);
@@ -155,6 +172,8 @@ export class Pipeline {
           }
         } catch (err) {
           logger.error({ key: key.name, err: errorMessage(err) }, 'reclaim failed');
+        } finally {
+          this.orphanWaiting = false;
         }
       }
       await sleep(interval, this.claiming.signal);

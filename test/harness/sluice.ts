@@ -24,8 +24,8 @@ export function writeConfig(config: unknown): string {
   return path;
 }
 
-export function startSluice(args: string[], env: Record<string, string> = {}): SluiceProcess {
-  const proc = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startSluice(args: string[], env: Record<string, string> = {}, cwd?: string): SluiceProcess {
+  const proc = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const output: string[] = [];
   const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean));
   proc.stdout!.on('data', collect);

@@ -1,5 +1,18 @@
-/* Runs once before the suite: says which services the run uses, so the output shows where checks ran. */
-export default function setup(): void {
-  const mongo = process.env.MONGO_URL ? `MongoDB at MONGO_URL` : 'CongoDB (in-process MongoDB wire server)';
-  console.log(`[sluice tests] Redis ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}; PostgreSQL ${process.env.PGHOST ?? '127.0.0.1'}:5432; Mongo: ${mongo}`);
+import { chooseServiceMode, dockerReachable, startContainerServices, type StartedServices } from './services.js';
+
+let started: StartedServices | undefined;
+
+/* Runs once before the suite: picks where services come from and says so, so the output shows where checks ran. */
+export async function setup(): Promise<void> {
+  const mode = chooseServiceMode({ requested: process.env.SLUICE_TEST_SERVICES, dockerReachable: await dockerReachable() });
+  if (mode === 'containers') {
+    started = await startContainerServices();
+    Object.assign(process.env, started.env);
+  }
+  const mongo = process.env.MONGO_URL ? 'MongoDB at MONGO_URL' : 'CongoDB (in-process MongoDB wire server; capped/TTL/unique/transaction checks by command monitoring)';
+  console.log(`[sluice tests] services: ${mode === 'containers' ? 'testcontainers (Docker engine found)' : 'local (no Docker engine)'}; Redis ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}; PostgreSQL ${process.env.SLUICE_TEST_PG_URL ?? '127.0.0.1:5432'}; Mongo: ${mongo}`);
+}
+
+export async function teardown(): Promise<void> {
+  await started?.stop();
 }

@@ -55,8 +55,6 @@ export interface PipelineParts {
 export class Pipeline {
   private readonly claiming = new AbortController();
   private readonly held = new Set<ClaimedBatch>();
-  /** Claims sent and not yet answered: counted as held, or every key's loop would claim at once past the bound. */
-  private claimsInProgress = 0;
   private readonly handlers = new Set<Promise<void>>();
   private inflightBytes = 0;
   private loops: Array<Promise<void>> = [];
@@ -100,7 +98,7 @@ export class Pipeline {
 
   private hasRoom(): boolean {
     const s = this.parts.settings;
-    return this.held.size + this.claimsInProgress < s.maxInflightBatches
+    return this.held.size < s.maxInflightBatches
       && this.inflightBytes < s.maxInflightBytes
       && this.runners.every((r) => r.hasRoom())
       && [...this.retryBacklog.values()].every((n) => n < s.maxRetryBacklog);
@@ -134,7 +132,6 @@ export class Pipeline {
     while (await this.waitForRoom()) {
       this.lastClaimLoopAt = Date.now();
       let batch: ClaimedBatch | null;
-      this.claimsInProgress += 1;
       try {
         batch = await claims.claim(key.name, settings.chunk);
         failures = 0;
@@ -143,8 +140,6 @@ export class Pipeline {
         logger.error({ key: key.name, err: errorMessage(err), retryInMs: delay }, 'claim failed; is Redis reachable?');
         await sleep(delay, this.claiming.signal);
         continue;
-      } finally {
-        this.claimsInProgress -= 1;
       }
       if (batch) this.track(batch, key);
       if (!batch || batch.elements.length < settings.chunk) await sleep(settings.idleMs, this.claiming.signal);

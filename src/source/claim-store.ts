@@ -104,6 +104,11 @@ export class ClaimStore {
     await this.redis.sluiceRelease(inflightIndexKey(batch.sourceKey), batch.inflightKey);
   }
 
+  /** True when `source` has an in-flight list whose lease has expired. */
+  async hasOrphans(source: string): Promise<boolean> {
+    return (await this.redis.sluiceFindExpired(inflightIndexKey(source), 1)).length > 0;
+  }
+
   /**
    * Takes over up to `max` in-flight lists of `source` whose lease has expired. A take-over no replica
    * confirmed is released again, so it stays an orphan (the original claim may be unreplicated too).

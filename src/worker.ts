@@ -20,6 +20,7 @@ import { createAnalyticsSink, createUptimeSink } from '../sinks/registry.js';
 import type { SinkContext } from '../sinks/context.js';
 import { errorMessage } from './errors.js';
 import { runRetention } from './maintenance/retention.js';
+import { sampleBacklog } from './metrics/backlog-sampler.js';
 
 /** How long a loop may go without progress before /live reports it stalled. */
 const STALL_MS = 5 * 60_000;
@@ -104,14 +105,20 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   pipeline.start(queueConnection);
   const maintenance = new AbortController();
   const retention = runRetention(config, logger, maintenance.signal);
+  const sampling = sampleBacklog({
+    redis,
+    keys: [...analyticsKeys(analyticsPrefix(config.analytics_storage_config)), ...(config.dont_purge_uptime_data ? [] : [uptimeKey()])],
+    retryQueues: [...analytics, ...uptime].flatMap((r) => (r.retry ? [r.retry] : [])),
+    deadLetters: new DeadLetters(redis, s.dead_letter_key),
+  }, metrics, logger, 5_000, maintenance.signal);
   logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`) }, 'sluice started');
   return {
     id,
     async stop() {
       logger.info({ worker: id, inflight: pipeline.inflight }, 'stopping: no more claims; finishing batches in flight');
-      await pipeline.stop(s.shutdown_timeout * 1000);
       maintenance.abort();
-      await retention;
+      await Promise.all([retention, sampling]);
+      await pipeline.stop(s.shutdown_timeout * 1000);
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect())));
       logger.info({ worker: id }, 'stopped');

@@ -27,6 +27,11 @@ export class Metrics implements SinkMetrics {
   });
   readonly lastWrite = new Gauge({ name: 'sluice_sink_last_success_timestamp_seconds', help: 'When a sink last wrote a batch.', labelNames: ['sink'], registers: [this.registry] });
   readonly foldedDimensions = new Counter({ name: 'sluice_aggregate_dimension_entries_folded_total', help: 'Aggregate dimension entries folded into `other` because a document reached its budget.', labelNames: ['sink', 'dimension'], registers: [this.registry] });
+  readonly backlog = new Gauge({ name: 'sluice_backlog_records', help: 'Records waiting in a gateway list.', labelNames: ['key'], registers: [this.registry] });
+  readonly oldestAge = new Gauge({ name: 'sluice_backlog_oldest_age_seconds', help: 'Age of the oldest record waiting in a gateway list (0 when empty).', labelNames: ['key'], registers: [this.registry] });
+  readonly retryDepth = new Gauge({ name: 'sluice_retry_queue_depth', help: 'Batches waiting in a sink\'s retry queue.', labelNames: ['sink'], registers: [this.registry] });
+  readonly deadBatches = new Gauge({ name: 'sluice_dead_batches', help: 'Batches that exhausted their retries (BullMQ failed set).', labelNames: ['sink'], registers: [this.registry] });
+  readonly deadLetters = new Gauge({ name: 'sluice_dead_letters', help: 'Dead letters kept in Redis.', registers: [this.registry] });
   readonly inflightBatches = new Gauge({ name: 'sluice_inflight_batches', help: 'Claimed batches not yet acknowledged.', registers: [this.registry] });
   readonly inflightBytes = new Gauge({ name: 'sluice_memory_budget_used_bytes', help: 'Raw bytes of claimed batches held in memory.', registers: [this.registry] });
 

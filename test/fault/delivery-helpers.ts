@@ -55,7 +55,9 @@ export async function cliJson<T>(args: string[]): Promise<T> {
   // The answer is stdout alone; the harness's output also holds stderr, where logs go.
   let stdout = '';
   sluice.proc.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const code = await sluice.exited;
+  // 'exit' can come before the last of stdout has been read; 'end' cannot.
+  const ended = new Promise((resolve) => sluice.proc.stdout!.once('end', resolve));
+  const [code] = await Promise.all([sluice.exited, ended]);
   if (code !== 0) throw new Error(`sluice ${args.join(' ')} exited ${code}:\n${sluice.output.join('\n')}`);
   return JSON.parse(stdout) as T;
 }

@@ -58,6 +58,8 @@ interface LaunchSpec {
   args: (ports: number[], dir: string) => string[];
   /** Connection options for the readiness check, e.g. TLS or credentials. */
   connectOptions?: Partial<RedisOptions>;
+  /** Start on these ports in this directory (a restart), instead of fresh ones. */
+  reuse?: { ports: number[]; dir: string };
 }
 
 export function makeTempDir(label: string): string {
@@ -106,8 +108,8 @@ async function launch(spec: LaunchSpec): Promise<RedisProcess> {
 }
 
 async function launchOnce(spec: LaunchSpec): Promise<RedisProcess> {
-  const dir = makeTempDir(spec.label);
-  const ports = await freePorts(spec.ports);
+  const dir = spec.reuse?.dir ?? makeTempDir(spec.label);
+  const ports = spec.reuse?.ports ?? (await freePorts(spec.ports));
   const port = ports[0]!;
   const child = spawn('redis-server', spec.args(ports, dir), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
@@ -264,22 +266,44 @@ export interface StandaloneRedis extends RedisDeployment {
   readonly server: RedisProcess;
 }
 
+export interface RestartableRedis extends StandaloneRedis {
+  /** SIGKILL, then the server again on the same port and directory; data survives only with `appendOnly`. */
+  restart(): Promise<void>;
+}
+
 export interface StandaloneOptions {
   /** Turns the default user off and creates this ACL user with every permission. */
   acl?: { username: string; password: string };
+  /** Every write fsynced to an append-only file before it is acknowledged, so a restart loses nothing. */
+  appendOnly?: boolean;
 }
 
-export async function startStandalone(options: StandaloneOptions = {}): Promise<StandaloneRedis> {
+export async function startStandalone(options: StandaloneOptions = {}): Promise<RestartableRedis> {
   const acl = options.acl;
   const aclArgs = acl ? ['--user', 'default', 'off', '--user', acl.username, 'on', `>${acl.password}`, '~*', '&*', '+@all'] : [];
-  const server = await launch({
+  // Later arguments override baseServerArgs' `--appendonly no`.
+  const persistenceArgs = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
+  const spec: LaunchSpec = {
     label: acl ? 'redis-acl' : 'redis',
     ports: 1,
-    args: ([port], dir) => [...baseServerArgs(dir), '--port', String(port), ...aclArgs],
+    args: ([port], dir) => [...baseServerArgs(dir), '--port', String(port), ...aclArgs, ...persistenceArgs],
     connectOptions: acl ? { username: acl.username, password: acl.password } : {},
-  });
+  };
+  let server = await launch(spec);
   const storage: Partial<StorageConfig> = { host: server.host, port: server.port, ...(acl ?? {}) };
-  return { server, addresses: [server.address], storage, stop: () => stopAll([server]) };
+  return {
+    // A new process after restart().
+    get server() {
+      return server;
+    },
+    addresses: [server.address],
+    storage,
+    async restart() {
+      await server.kill();
+      server = await launchOnce({ ...spec, reuse: { ports: [server.port], dir: server.dir } });
+    },
+    stop: () => stopAll([server]),
+  };
 }
 
 // ── TLS ─────────────────────────────────────────────────────────────────────────────────────────────────

@@ -4,6 +4,7 @@ import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
 import { SinkError, type Sink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { poolHealth } from '../postgres/pool-health.js';
 import { pgClientConfig } from '../postgres/connection-string.js';
 import { applyBatchOnce, ensureLedger } from '../postgres/ledger.js';
 import { isTransientPgError } from '../postgres/pg-errors.js';
@@ -157,14 +158,8 @@ export class AggregateTableSink<R> implements Sink<R> {
     }
   }
 
-  async health(): Promise<SinkHealth> {
-    if (!this.pool) return { ok: false, detail: 'not connected' };
-    try {
-      await this.pool.query('SELECT 1');
-      return { ok: true };
-    } catch (err) {
-      return { ok: false, detail: errorMessage(err) };
-    }
+  health(): Promise<SinkHealth> {
+    return poolHealth(this.pool);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { quoteIdent } from '../postgres/columns.js';
-import { sqlStatement } from '../postgres/sql.js';
+import { fillPlaceholders, sqlStatement } from '../postgres/sql.js';
 
 /*
  * The aggregate tables' statements. Identifiers (table and index names, column lists) cannot be bind
@@ -19,10 +19,9 @@ export interface Identifiers {
 }
 
 export function withIdentifiers(statement: string, ids: Identifiers): string {
-  const values: Record<string, string | undefined> = {
+  return fillPlaceholders(statement, {
     $TABLE: quoteIdent(ids.table),
     $INDEX: ids.index === undefined ? undefined : quoteIdent(ids.index),
     $COLUMNS: ids.columns?.map(quoteIdent).join(', '),
-  };
-  return statement.replace(/\$[A-Z]+\b/g, (token) => values[token] ?? token);
+  });
 }

@@ -12,7 +12,8 @@ import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, copyLine, quoteIdent 
 import { applyBatchOnce, ensureLedger } from './ledger.js';
 import { isRowRejection, isTransientPgError } from './pg-errors.js';
 import { pgClientConfig } from './connection-string.js';
-import { sqlStatement } from './sql.js';
+import { fillPlaceholders, sqlStatement } from './sql.js';
+import { poolHealth } from './pool-health.js';
 
 const CREATE_TABLE = sqlStatement(import.meta.url, 'create-analytics-table');
 const CREATE_INDEX = sqlStatement(import.meta.url, 'create-analytics-index');
@@ -33,10 +34,8 @@ interface Row {
   line: string;
 }
 
-/** Fills a statement's identifier placeholders ($TABLE, $COLUMNS, …), which bind parameters cannot carry. */
 function bind(statement: string, table: string, extra: Record<string, string> = {}): string {
-  const values: Record<string, string> = { $TABLE: quoteIdent(table), ...extra };
-  return statement.replace(/\$[A-Z]+/g, (token) => values[token] ?? token);
+  return fillPlaceholders(statement, { $TABLE: quoteIdent(table), ...extra });
 }
 
 /**
@@ -129,14 +128,8 @@ export class SqlSink implements Sink<AnalyticsRecord> {
     }
   }
 
-  async health(): Promise<SinkHealth> {
-    if (!this.pool) return { ok: false, detail: 'not connected' };
-    try {
-      await this.pool.query('SELECT 1');
-      return { ok: true };
-    } catch (err) {
-      return { ok: false, detail: errorMessage(err) };
-    }
+  health(): Promise<SinkHealth> {
+    return poolHealth(this.pool);
   }
 
   async close(): Promise<void> {

@@ -4,3 +4,8 @@ import { readAsset } from '../../src/assets.js';
 export function sqlStatement(moduleUrl: string, name: string): string {
   return readAsset(moduleUrl, `sql/${name}.sql`).trim();
 }
+
+/** Fills a statement's identifier placeholders ($TABLE, $COLUMNS, …), which bind parameters cannot carry. Values come quoted. */
+export function fillPlaceholders(statement: string, values: Readonly<Record<string, string | undefined>>): string {
+  return statement.replace(/\$[A-Z]+\b/g, (token) => values[token] ?? token);
+}

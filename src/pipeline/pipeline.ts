@@ -4,6 +4,7 @@ import { setMaxListeners } from 'node:events';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { ClaimStore, ClaimedBatch } from '../source/claim-store.js';
+import { UnreplicatedClaimError } from '../source/replication-guard.js';
 import type { SourceKey } from '../source/source-keys.js';
 import type { DeadLetter, DeadLetters } from '../delivery/dead-letters.js';
 import type { Delivery, SinkRunner } from '../delivery/sink-runner.js';
@@ -57,6 +58,8 @@ export class Pipeline {
   private readonly held = new Set<ClaimedBatch>();
   private readonly handlers = new Set<Promise<void>>();
   private inflightBytes = 0;
+  /** Slots reserved by claims sent to Redis and not yet answered. */
+  private claimsInProgress = 0;
   private loops: Array<Promise<void>> = [];
   private retryWorkers: Worker[] = [];
   private readonly retryBacklog = new Map<string, number>();
@@ -98,7 +101,7 @@ export class Pipeline {
 
   private hasRoom(): boolean {
     const s = this.parts.settings;
-    return this.held.size < s.maxInflightBatches
+    return this.held.size + this.claimsInProgress < s.maxInflightBatches
       && this.inflightBytes < s.maxInflightBytes
       && this.runners.every((r) => r.hasRoom())
       && [...this.retryBacklog.values()].every((n) => n < s.maxRetryBacklog);
@@ -118,30 +121,39 @@ export class Pipeline {
     }
   }
 
-  private async waitForRoom(forOrphan = false): Promise<boolean> {
+  /**
+   * Waits until a batch fits, then reserves its slot in the same synchronous step as the check, so that
+   * the 23 claim loops cannot all pass the check before any of their claims comes back.
+   */
+  private async reserveRoom(forOrphan = false): Promise<boolean> {
     while (!this.hasRoom() || (this.orphanWaiting && !forOrphan)) {
       if (this.claiming.signal.aborted) return false;
       await sleep(25, this.claiming.signal);
     }
-    return !this.claiming.signal.aborted;
+    if (this.claiming.signal.aborted) return false;
+    this.claimsInProgress += 1;
+    return true;
   }
 
   private async claimLoop(key: SourceKey): Promise<void> {
     const { claims, settings, logger } = this.parts;
     let failures = 0;
-    while (await this.waitForRoom()) {
+    while (await this.reserveRoom()) {
       this.lastClaimLoopAt = Date.now();
       let batch: ClaimedBatch | null;
       try {
         batch = await claims.claim(key.name, settings.chunk);
         failures = 0;
+        if (batch) this.track(batch, key);
       } catch (err) {
         const delay = backoffDelay(failures++, 250, 10_000);
-        logger.error({ key: key.name, err: errorMessage(err), retryInMs: delay }, 'claim failed; is Redis reachable?');
+        if (err instanceof UnreplicatedClaimError) logger.warn({ key: key.name, err: err.message, retryInMs: delay }, 'claim undone: no replica confirmed it');
+        else logger.error({ key: key.name, err: errorMessage(err), retryInMs: delay }, 'claim failed; is Redis reachable?');
         await sleep(delay, this.claiming.signal);
         continue;
+      } finally {
+        this.claimsInProgress -= 1;
       }
-      if (batch) this.track(batch, key);
       if (!batch || batch.elements.length < settings.chunk) await sleep(settings.idleMs, this.claiming.signal);
     }
   }
@@ -156,7 +168,8 @@ export class Pipeline {
             if (!this.hasRoom()) {
               // Without this, busy claim loops take every freed slot and a dead worker's batches wait for a lull.
               this.orphanWaiting = await claims.hasOrphans(key.name);
-              if (!this.orphanWaiting || !(await this.waitForRoom(true))) break;
+              if (!this.orphanWaiting || !(await this.reserveRoom(true))) break;
+              this.claimsInProgress -= 1;
             }
             const [orphan] = await claims.takeOrphans(key.name, 1);
             this.orphanWaiting = false;
@@ -262,6 +275,8 @@ export class Pipeline {
     const timeout = route.runner.timeoutSeconds > 0 ? route.runner.timeoutSeconds * 1000 : 5 * 60_000;
     let outcome: WriteOutcome;
     try {
+      // The store may have come back before the runner reopened the sink: a write before open finds no tables.
+      await route.runner.openOnce();
       outcome = await route.runner.sink.write({ id: decoded.id, records }, AbortSignal.timeout(timeout));
     } catch (err) {
       if (err instanceof SinkError && !err.transient) throw new UnrecoverableError(err.message);

@@ -21,6 +21,7 @@ import type { SinkContext } from '../sinks/context.js';
 import { errorMessage } from './errors.js';
 import { runRetention } from './maintenance/retention.js';
 import { sampleBacklog } from './metrics/backlog-sampler.js';
+import { reportEveryMinute } from './metrics/minute-report.js';
 
 /** How long a loop may go without progress before /live reports it stalled. */
 const STALL_MS = 5 * 60_000;
@@ -111,13 +112,14 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     retryQueues: [...analytics, ...uptime].flatMap((r) => (r.retry ? [r.retry] : [])),
     deadLetters: new DeadLetters(redis, s.dead_letter_key),
   }, metrics, logger, 5_000, maintenance.signal);
+  const reporting = reportEveryMinute(metrics, logger, maintenance.signal);
   logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`) }, 'sluice started');
   return {
     id,
     async stop() {
       logger.info({ worker: id, inflight: pipeline.inflight }, 'stopping: no more claims; finishing batches in flight');
       maintenance.abort();
-      await Promise.all([retention, sampling]);
+      await Promise.all([retention, sampling, reporting]);
       await pipeline.stop(s.shutdown_timeout * 1000);
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect())));

@@ -91,7 +91,8 @@ export class SinkRunner<R> {
     }
   }
 
-  private async openOnce(): Promise<void> {
+  /** Opens the sink unless it is open; anything that writes through the sink (the retry queue too) calls it first. */
+  async openOnce(): Promise<void> {
     if (this.opened) return;
     await this.sink.open(this.cancelling.signal);
     this.opened = true;

@@ -105,7 +105,8 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
       console.log(`outage ${Date.now() - cutAt} ms: healthy rows ${healthyAtCut} → ${healthyLate}, cut sink rows ${cutRowsAtCut} → ${cutRowsLate}; ` +
         `/ready during outage: ${readyDuringOutage.join(',')}; cut sink retry backlog ${retryBacklogDuring} batches`);
 
-      expect(readyDuringOutage.length).toBeGreaterThan(5);
+      // One probe a second for 13 s; on a loaded machine each probe can take seconds.
+      expect(readyDuringOutage.length).toBeGreaterThanOrEqual(3);
       expect(readyDuringOutage.every((s) => s === 503)).toBe(true);
       expect(healthyLate).toBeGreaterThan(healthyAtCut);
       expect(cutRowsLate).toBe(cutRowsAtCut);

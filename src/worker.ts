@@ -52,7 +52,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   });
   const route = (sink: Sink<unknown>, timeoutSeconds: number, prepare: SinkRoute['prepare']): SinkRoute => ({
     runner: new SinkRunner(sink, runnerOptions(timeoutSeconds)),
-    retry: new RetryQueue(queueConnection, sink.name, s.retry),
+    retry: new RetryQueue(queueConnection, sink.name, s.retry, analyticsPrefix(config.analytics_storage_config)),
     prepare,
   });
   const analytics = config.pumps.map((pump) => route(createAnalyticsSink(pump, ctx) as Sink<unknown>, pump.timeout, (records) =>

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../postgres/transaction.js';
 import { CREATE_INDEX, CREATE_INDEX_CONCURRENTLY, CREATE_TABLE, LOCK_TABLE_CREATION, withIdentifiers } from './statements.js';
 
 /** Where the dimension index goes and what it covers; undefined when omit_index_creation is set. */
@@ -16,21 +17,11 @@ export function dimensionIndexName(table: string): string {
  * workers racing to create the same daily shard queue behind each other instead of failing.
  */
 export async function createTable(pool: pg.Pool, table: string, index: DimensionIndex | undefined): Promise<void> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query(LOCK_TABLE_CREATION, [table]);
     await client.query(withIdentifiers(CREATE_TABLE, { table }));
     if (index) await client.query(withIdentifiers(CREATE_INDEX, { table, index: dimensionIndexName(table), columns: index.columns }));
-    await client.query('COMMIT');
-  } catch (err) {
-    broken = err as Error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /** Builds the index without blocking writers; must run outside any transaction. */

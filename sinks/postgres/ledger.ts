@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { sqlStatement } from './sql.js';
+import { inTransaction, ROLL_BACK } from './transaction.js';
 
 const CREATE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'create-applied-batches');
 const RECORD_APPLIED_BATCH = sqlStatement(import.meta.url, 'record-applied-batch');
@@ -27,37 +28,22 @@ export async function applyBatchOnce(
   signal: AbortSignal,
 ): Promise<boolean> {
   signal.throwIfAborted();
-  const client = await pool.connect();
-  const cancel = () => {
-    pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]).catch(() => {});
-  };
-  signal.addEventListener('abort', cancel, { once: true });
-  let broken: Error | undefined;
-  // The pool stops listening to a client while it is checked out: a socket that dies here (the database
-  // restarts, the network drops) would emit 'error' to nobody and end the process. The statement in
-  // progress fails on its own; this keeps the process up and the dead client out of the pool.
-  const onConnectionError = (err: Error) => {
-    broken ??= err;
-  };
-  client.on('error', onConnectionError);
+  // An abort cancels the statement running on the server, so a timed-out write cannot go on behind our back.
+  let cancel = () => {};
+  const onAbort = () => cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await client.query('BEGIN');
-    const recorded = await client.query(RECORD_APPLIED_BATCH, [sink, batchId]);
-    if (recorded.rowCount === 0) {
-      await client.query('ROLLBACK');
-      return false;
-    }
-    await apply(client);
-    await client.query('COMMIT');
-    return true;
-  } catch (err) {
-    broken = err as Error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    const outcome = await inTransaction(pool, async (client) => {
+      cancel = () => {
+        pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]).catch(() => {});
+      };
+      const recorded = await client.query(RECORD_APPLIED_BATCH, [sink, batchId]);
+      if (recorded.rowCount === 0) return ROLL_BACK;
+      await apply(client);
+      return true;
+    });
+    return outcome !== ROLL_BACK;
   } finally {
-    signal.removeEventListener('abort', cancel);
-    client.off('error', onConnectionError);
-    // A connection that failed mid-transaction is not trusted back into the pool.
-    client.release(broken);
+    signal.removeEventListener('abort', onAbort);
   }
 }

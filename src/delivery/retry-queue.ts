@@ -20,8 +20,12 @@ export interface RetryJobData {
 /** All retry queues share one hash tag, so every key BullMQ makes for them lives in one Cluster slot. */
 export const RETRY_QUEUE_PREFIX = '{sluice}';
 
-export function retryQueueName(sink: string): string {
-  return `retry-${sink.toLowerCase()}`;
+/**
+ * The analytics key prefix is part of the name: two Sluice deployments that share a Redis but drain
+ * different gateways (different `key_prefix`) must not consume each other's retries.
+ */
+export function retryQueueName(sink: string, keyPrefix = ''): string {
+  return `retry-${keyPrefix}${sink.toLowerCase()}`;
 }
 
 /**
@@ -30,9 +34,11 @@ export function retryQueueName(sink: string): string {
  */
 export class RetryQueue {
   readonly queue: Queue<RetryJobData>;
+  readonly name: string;
 
-  constructor(connection: Redis | Cluster, readonly sink: string, private readonly settings: RetrySettings) {
-    this.queue = new Queue<RetryJobData>(retryQueueName(sink), { connection, prefix: RETRY_QUEUE_PREFIX });
+  constructor(connection: Redis | Cluster, readonly sink: string, private readonly settings: RetrySettings, keyPrefix = '') {
+    this.name = retryQueueName(sink, keyPrefix);
+    this.queue = new Queue<RetryJobData>(this.name, { connection, prefix: RETRY_QUEUE_PREFIX });
   }
 
   /** Idempotent per batch: the job id is the batch id, so a batch queued twice (crash before ack) is one job. */
@@ -61,11 +67,11 @@ export class RetryQueue {
   }
 }
 
-/** Consumes a sink's retry queue; `handle` throws to have BullMQ back off and try again. */
+/** Consumes a retry queue; `handle` throws to have BullMQ back off and try again. */
 export function startRetryWorker(
   connection: Redis | Cluster,
-  sink: string,
+  queue: RetryQueue,
   handle: (job: Job<RetryJobData>) => Promise<void>,
 ): Worker<RetryJobData> {
-  return new Worker<RetryJobData>(retryQueueName(sink), handle, { connection, prefix: RETRY_QUEUE_PREFIX, concurrency: 1 });
+  return new Worker<RetryJobData>(queue.name, handle, { connection, prefix: RETRY_QUEUE_PREFIX, concurrency: 1 });
 }

@@ -92,8 +92,8 @@ export class Pipeline {
       this.backlogLoop(),
     ];
     const encodingOf = new Map(keys.map((k) => [k.name, k.encoding]));
-    this.retryWorkers = this.routes.filter((r) => r.retry).map((route) => {
-      const worker = startRetryWorker(connection, route.runner.name, (job) => this.retryJob(route, job, encodingOf));
+    this.retryWorkers = this.routes.flatMap((route) => (route.retry ? [{ route, retry: route.retry }] : [])).map(({ route, retry }) => {
+      const worker = startRetryWorker(connection, retry, (job) => this.retryJob(route, job, encodingOf));
       worker.on('error', (err) => this.parts.logger.warn({ sink: route.runner.name, err: err.message }, 'retry queue worker error'));
       return worker;
     });

@@ -69,7 +69,7 @@ export function retryQueues(redis: RedisClient, ctx: CommandContext): RetryQueue
   if (ctx.sink !== undefined && !names.includes(ctx.sink)) {
     throw new UsageError(`no sink named "${ctx.sink}"; configured sinks: ${names.join(', ')}`);
   }
-  return names.filter((n) => ctx.sink === undefined || n === ctx.sink).map((n) => new RetryQueue(redis, n, ctx.config.sluice.retry));
+  return names.filter((n) => ctx.sink === undefined || n === ctx.sink).map((n) => new RetryQueue(redis, n, ctx.config.sluice.retry, analyticsPrefix(ctx.config.analytics_storage_config)));
 }
 
 export async function closeQueues(queues: readonly RetryQueue[]): Promise<void> {

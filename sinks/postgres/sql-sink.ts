@@ -84,9 +84,11 @@ export class SqlSink implements Sink<AnalyticsRecord> {
         $INDEX: quoteIdent(`${table}_idx_${column}`), $COLUMN: quoteIdent(column),
       }));
       if (existingMayHoldData) {
-        // Building on a full table must not block the gateway's analytics: concurrently, in the background.
-        void Promise.all(indexes.map((i) => pool.query(bind(CREATE_INDEX_CONCURRENTLY, table, i))))
-          .catch((err) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'index creation failed'));
+        // Building on a full table must not block the gateway's analytics: concurrently, in the background,
+        // one index at a time (concurrent builds on one table wait for each other and deadlock).
+        void (async () => {
+          for (const i of indexes) await pool.query(bind(CREATE_INDEX_CONCURRENTLY, table, i));
+        })().catch((err) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'index creation failed'));
       } else {
         for (const i of indexes) await pool.query(bind(CREATE_INDEX, table, i));
       }

@@ -195,7 +195,8 @@ export class Pipeline {
       await sleep(interval, this.claiming.signal.aborted ? undefined : this.claiming.signal);
       for (const batch of [...this.held]) {
         try {
-          if (!(await claims.renew(batch))) logger.warn({ inflight: batch.inflightKey }, 'lease lost; another worker has taken this batch over');
+          // A batch acknowledged while this round ran is gone from the index too; only a held one was lost.
+          if (!(await claims.renew(batch)) && this.held.has(batch)) logger.warn({ inflight: batch.inflightKey }, 'lease lost; another worker has taken this batch over');
         } catch (err) {
           logger.warn({ inflight: batch.inflightKey, err: errorMessage(err) }, 'lease renewal failed');
         }

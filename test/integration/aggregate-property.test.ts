@@ -6,6 +6,7 @@ import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js'
 import type { Sink, SinkBatch } from '../../sinks/sink.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { random } from '../../src/demo/traffic.js';
 
 /*
  * Property: whatever the batch boundaries, and however the batches are shared out between two sink
@@ -17,16 +18,6 @@ const SEEDS = [1, 2, 3, 4, 5, 6];
 const RECORDS_PER_SEED = 400;
 const START = 1717200000; // 2024-06-01T00:00:00Z
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASE: AnalyticsRecord = analyticsMsgpackFixtures().find((f) => f.record.response_code === 200)!.record;
 
@@ -38,7 +29,7 @@ interface Scenario {
 }
 
 function scenario(seed: number): Scenario {
-  const rand = prng(seed);
+  const rand = random(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
   const int = (n: number) => Math.floor(rand() * n);
   const records = Array.from({ length: RECORDS_PER_SEED }, (): AnalyticsRecord => {
@@ -219,7 +210,7 @@ function pump(s: Scenario): PumpConfig {
 
 /** Random cut points; each batch goes to one of the two sinks; one batch is delivered twice. */
 function shareOut(seed: number, records: AnalyticsRecord[]): [SinkBatch<AnalyticsRecord>[], SinkBatch<AnalyticsRecord>[]] {
-  const rand = prng(seed * 7919);
+  const rand = random(seed * 7919);
   const lanes: [SinkBatch<AnalyticsRecord>[], SinkBatch<AnalyticsRecord>[]] = [[], []];
   let start = 0;
   while (start < records.length) {

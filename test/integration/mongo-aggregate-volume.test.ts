@@ -6,6 +6,7 @@ import { DOCUMENT_BUDGET_BYTES } from '../../sinks/mongo-aggregate/mongo-bucket.
 import type { Sink, SinkBatch } from '../../sinks/sink.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import { analyticsRecord, batchOf, mongoPump, neverAborted, startMongo, testSinkContext, type MongoTestServer } from '../harness/mongo.js';
+import { random as seededRandom } from '../../src/demo/traffic.js';
 
 /*
  * mongo-pump-aggregate under volume: the document budget that replaces self-healing (W12), and aggregate
@@ -62,17 +63,6 @@ describe(`dimension budget instead of self-healing, W12 (${process.env.MONGO_URL
   });
 });
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Expected {
   hits: number; success: number; errortotal: number; totalrequesttime: number; totallatency: number;
@@ -165,7 +155,7 @@ describe('aggregates equal a recomputation from the raw records, whatever the ba
   for (const seed of [1, 7, 42]) {
     it(`seed ${seed}: 400 random records in random batches over two workers`, async () => {
       await Promise.all(['pa', 'pb'].map((org) => mongo.db.collection(`z_tyk_analyticz_aggregate_${org}`).deleteMany({})));
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const records = randomRecords(random, 400);
       const workers = [await openAggregate(), await openAggregate()];
       for (let i = 0; i < records.length; ) {

@@ -41,6 +41,7 @@ export class SinkRunner<R> {
   private readonly pending: Array<QueuedBatch<R>> = [];
   private active = 0;
   private opened = false;
+  private opening: Promise<void> | undefined;
   private readonly stopping = new AbortController();
   private readonly cancelling = new AbortController();
   lastProgressAt = Date.now();
@@ -94,7 +95,12 @@ export class SinkRunner<R> {
   /** Opens the sink unless it is open; anything that writes through the sink (the retry queue too) calls it first. */
   async openOnce(): Promise<void> {
     if (this.opened) return;
-    await this.sink.open(this.cancelling.signal);
+    // Callers racing to open (the start-up loop, a write, the retry queue) share one attempt.
+    this.opening ??= this.sink.open(this.cancelling.signal).finally(() => {
+      this.opening = undefined;
+    });
+    await this.opening;
+    if (this.opened) return;
     this.opened = true;
     this.healthy = true;
     this.opts.logger.info({ sink: this.name }, 'sink ready');

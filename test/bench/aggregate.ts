@@ -23,10 +23,9 @@ import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
 import { isAggregatable } from '../../src/aggregate/analytics.js';
 import { ClaimStore } from '../../src/source/claim-store.js';
-import { inflightIndexKey } from '../../src/source/source-keys.js';
 import { decodeBatch } from '../../src/pipeline/decode-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
-import { REDIS_URL, msgpackKeys, uniquePrefix } from '../harness/redis.js';
+import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
 import { freePort, startSluice, writeConfig } from '../harness/sluice.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
@@ -75,26 +74,12 @@ function makeWorkload(): Workload {
   return { elements, aggregatable, bytes };
 }
 
-async function push(redis: Redis, keys: readonly string[], elements: readonly Buffer[]): Promise<void> {
-  for (let start = 0; start < elements.length; start += 5000) {
-    const pipe = redis.pipeline();
-    elements.slice(start, start + 5000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
-    await pipe.exec();
-  }
-}
 
-/** True once every gateway list and every in-flight index of `keys` is empty: all claimed and acknowledged. */
-async function drained(redis: Redis, keys: readonly string[]): Promise<boolean> {
-  const pipe = redis.pipeline();
-  for (const key of keys) pipe.llen(key).zcard(inflightIndexKey(key));
-  const replies = (await pipe.exec()) ?? [];
-  return replies.every(([err, n]) => !err && n === 0);
-}
 
 async function drainDecodeCeiling(redis: Redis, elements: readonly Buffer[]): Promise<number> {
   const prefix = uniquePrefix(`bench-drain-${process.pid}`);
   const keys = msgpackKeys(prefix);
-  await push(redis, keys, elements);
+  await pushRoundRobin(redis, keys, elements);
   const claims = new ClaimStore(redis, `bench-drain-${process.pid}`, 30_000);
   let decoded = 0;
   const started = performance.now();
@@ -117,7 +102,7 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<{ rp
   const keys = msgpackKeys(prefix);
   const redisUrl = new URL(REDIS_URL);
   try {
-    await push(redis, keys, work.elements);
+    await pushRoundRobin(redis, keys, work.elements);
     const config = writeConfig({
       analytics_storage_config: { host: redisUrl.hostname, port: Number(redisUrl.port || 6379), key_prefix: prefix },
       purge_delay: 0.2, purge_chunk: CHUNK, dont_purge_uptime_data: true, health_check_endpoint_port: await freePort(),

@@ -30,7 +30,7 @@ import { Redis } from 'ioredis';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
 import { decodeAnalyticsMsgpack } from '../../src/decode/msgpack.js';
-import { inflightIndexKey, analyticsKeys, analyticsPrefix } from '../../src/source/source-keys.js';
+import { analyticsKeys, analyticsPrefix } from '../../src/source/source-keys.js';
 import { ClaimStore } from '../../src/source/claim-store.js';
 import { createRedisClient } from '../../src/source/redis-connection.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -46,7 +46,7 @@ import { createAnalyticsSink } from '../../sinks/registry.js';
 import type { Sink, SinkBatch, SinkHealth, SinkRecord, WriteOutcome } from '../../sinks/sink.js';
 import { copyLine } from '../../sinks/postgres/columns.js';
 import { freshDatabase } from '../harness/postgres.js';
-import { REDIS_URL, msgpackKeys, uniquePrefix } from '../harness/redis.js';
+import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
 import { freePort, startSluice, writeConfig } from '../harness/sluice.js';
 
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 300_000);
@@ -81,21 +81,7 @@ function makeElements(count: number, seed: number): Buffer[] {
   return Array.from({ length: count }, () => encodeAnalyticsMsgpack(traffic.next().value));
 }
 
-async function push(redis: Redis, keys: readonly string[], elements: readonly Buffer[]): Promise<void> {
-  for (let start = 0; start < elements.length; start += 5000) {
-    const pipe = redis.pipeline();
-    elements.slice(start, start + 5000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
-    await pipe.exec();
-  }
-}
 
-/** True once every gateway list and in-flight index of `keys` is empty: everything claimed and acknowledged. */
-async function drained(redis: Redis, keys: readonly string[]): Promise<boolean> {
-  const pipe = redis.pipeline();
-  for (const key of keys) pipe.llen(key).zcard(inflightIndexKey(key));
-  const replies = (await pipe.exec()) ?? [];
-  return replies.every(([err, n]) => !err && n === 0);
-}
 
 async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';
@@ -175,7 +161,7 @@ async function backlogMemory(redis: Redis) {
   const pumpName = `bench_backlog_${process.pid}`;
   try {
     log(`(a) pushing ${BACKLOG} elements (${Math.round(elements.reduce((n, e) => n + e.length, 0) / 1048576)} MB) into ${keys.length} lists`);
-    await push(redis, keys, elements);
+    await pushRoundRobin(redis, keys, elements);
     const config = writeConfig({
       analytics_storage_config: { ...storage(), key_prefix: prefix },
       purge_delay: 0.2, purge_chunk: CHUNK, dont_purge_uptime_data: true, health_check_endpoint_port: await freePort(),
@@ -300,7 +286,7 @@ async function retryRun(redis: Redis, elements: readonly Buffer[], sinkKind: 'sq
     }),
   });
   const keys = analyticsKeys(analyticsPrefix(config.analytics_storage_config));
-  await push(redis, msgpackKeys(prefix), elements);
+  await pushRoundRobin(redis, msgpackKeys(prefix), elements);
   // As src/worker.ts assembles a worker, with the one difference under test: the route's retry queue.
   const s = config.sluice;
   const pump = config.pumps[0]!;

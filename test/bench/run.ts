@@ -12,7 +12,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { Redis } from 'ioredis';
 import { analyticsKeys } from '../../src/source/source-keys.js';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
@@ -21,6 +20,7 @@ import { COLUMN_DEFINITIONS, copyLine } from '../../sinks/postgres/columns.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { pushRoundRobin } from '../harness/redis.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -39,17 +39,10 @@ function makeElements(): Buffer[] {
   }));
 }
 
-async function push(redis: Redis, keys: string[], elements: Buffer[]): Promise<void> {
-  for (let start = 0; start < elements.length; start += 5000) {
-    const pipe = redis.pipeline();
-    elements.slice(start, start + 5000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
-    await pipe.exec();
-  }
-}
 
 async function lrangeCeiling(redis: Redis, elements: Buffer[]): Promise<number> {
   const key = `bench-lrange-${process.pid}`;
-  await push(redis, [key], elements);
+  await pushRoundRobin(redis, [key], elements);
   const started = performance.now();
   let drained = 0;
   for (;;) {
@@ -86,7 +79,7 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<{ rps: numbe
   const prefix = `bench-${process.pid}-${Date.now()}-`;
   const keys = analyticsKeys(prefix).filter((k) => k.encoding === 'msgpack').map((k) => k.name);
   try {
-    await push(redis, keys, elements);
+    await pushRoundRobin(redis, keys, elements);
     const config = writeConfig({
       analytics_storage_config: { host: '127.0.0.1', port: 6379, key_prefix: prefix },
       purge_delay: 0.2, purge_chunk: 1000, dont_purge_uptime_data: true, health_check_endpoint_port: await freePort(),

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { analyticsKeys } from '../../src/source/source-keys.js';
+import { analyticsKeys, inflightIndexKey } from '../../src/source/source-keys.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -20,11 +20,19 @@ export function msgpackKeys(prefix: string): string[] {
 
 /** RPUSHes elements round-robin over keys, in pipelines, as gateways do. */
 export async function pushRoundRobin(redis: Redis, keys: readonly string[], elements: readonly Buffer[]): Promise<void> {
-  for (let start = 0; start < elements.length; start += 1000) {
+  for (let start = 0; start < elements.length; start += 5000) {
     const pipe = redis.pipeline();
-    elements.slice(start, start + 1000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
+    elements.slice(start, start + 5000).forEach((e, i) => pipe.rpush(keys[(start + i) % keys.length]!, e));
     await pipe.exec();
   }
+}
+
+/** True once every gateway list of `keys` and its in-flight index are empty: all claimed and acknowledged. */
+export async function drained(redis: Redis, keys: readonly string[]): Promise<boolean> {
+  const pipe = redis.pipeline();
+  for (const key of keys) pipe.llen(key).zcard(inflightIndexKey(key));
+  const replies = (await pipe.exec()) ?? [];
+  return replies.every(([err, n]) => !err && n === 0);
 }
 
 /** Gateway lists and Sluice's in-flight lists of a prefix that still hold anything. */

@@ -8,13 +8,13 @@ import { createRedisClient, describeRedisTarget, type RedisConnectionError } fro
 import { ClaimStore } from './source/claim-store.js';
 import { analyticsKeys, analyticsPrefix, uptimeKey } from './source/source-keys.js';
 import { DeadLetters } from './delivery/dead-letters.js';
-import { SinkRunner } from './delivery/sink-runner.js';
+import { SinkRunner, type SinkRunnerOptions } from './delivery/sink-runner.js';
 import { RetryQueue } from './delivery/retry-queue.js';
 import { processForPump } from './pipeline/process.js';
 import type { AnalyticsRecord } from './record/analytics-record.js';
 import type { Sink, SinkRecord } from '../sinks/sink.js';
 import { Metrics } from './metrics/metrics.js';
-import { Pipeline, type SinkRoute } from './pipeline/pipeline.js';
+import { Pipeline, type PipelineSettings, type SinkRoute } from './pipeline/pipeline.js';
 import { startHttpServer } from './http/server.js';
 import { createAnalyticsSink, createUptimeSink } from '../sinks/registry.js';
 import type { SinkContext } from '../sinks/context.js';
@@ -29,6 +29,28 @@ const STALL_MS = 5 * 60_000;
 export interface Worker {
   readonly id: string;
   stop(): Promise<void>;
+}
+
+/** How the pipeline claims and bounds its work, from pump.conf and the `sluice` settings. */
+export function pipelineSettings(config: PumpConfiguration): PipelineSettings {
+  const s = config.sluice;
+  return {
+    chunk: config.purge_chunk > 0 ? config.purge_chunk : s.default_chunk,
+    idleMs: Math.max(50, config.purge_delay * 1000),
+    leaseMs: Math.round(s.lease_seconds * 1000),
+    maxInflightBatches: s.claim_concurrency,
+    // Decoded records and per-sink copies take a few times the raw bytes.
+    maxInflightBytes: (s.memory_budget_mb * 1024 * 1024) / 4,
+    maxRetryBacklog: s.retry.queue_max_backlog,
+  };
+}
+
+export function sinkRunnerOptions(config: PumpConfiguration, logger: Logger, metrics: Metrics, timeoutSeconds: number): SinkRunnerOptions {
+  const s = config.sluice;
+  return {
+    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, writeConcurrency: 2,
+    inProcessAttempts: s.retry.in_process_attempts, retryBaseMs: s.retry.in_process_backoff_ms,
+  };
 }
 
 function workerId(configured: string): string {
@@ -46,12 +68,8 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   const queueConnection = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}:retry`, blocking: true, onError: onRedisError });
   const leaseMs = Math.round(s.lease_seconds * 1000);
   const ctx: SinkContext = { logger, config, metrics };
-  const runnerOptions = (timeoutSeconds: number) => ({
-    logger, metrics, timeoutSeconds, maxQueued: s.sink_queue_batches, writeConcurrency: 2,
-    inProcessAttempts: s.retry.in_process_attempts, retryBaseMs: s.retry.in_process_backoff_ms,
-  });
   const route = (sink: Sink<unknown>, timeoutSeconds: number, prepare: SinkRoute['prepare']): SinkRoute => ({
-    runner: new SinkRunner(sink, runnerOptions(timeoutSeconds)),
+    runner: new SinkRunner(sink, sinkRunnerOptions(config, logger, metrics, timeoutSeconds)),
     retry: new RetryQueue(queueConnection, sink.name, s.retry, analyticsPrefix(config.analytics_storage_config)),
     prepare,
   });
@@ -67,15 +85,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     uptimeKey: config.dont_purge_uptime_data ? null : uptimeKey(),
     analytics,
     uptime,
-    settings: {
-      chunk: config.purge_chunk > 0 ? config.purge_chunk : s.default_chunk,
-      idleMs: Math.max(50, config.purge_delay * 1000),
-      leaseMs,
-      maxInflightBatches: s.claim_concurrency,
-      // Decoded records and per-sink copies take a few times the raw bytes.
-      maxInflightBytes: (s.memory_budget_mb * 1024 * 1024) / 4,
-      maxRetryBacklog: s.retry.queue_max_backlog,
-    },
+    settings: pipelineSettings(config),
     logger,
     metrics,
   });

@@ -48,6 +48,7 @@ import { copyLine } from '../../sinks/postgres/columns.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
 import { freePort, startSluice, writeConfig } from '../harness/sluice.js';
+import { pipelineSettings, sinkRunnerOptions } from '../../src/worker.js';
 
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 300_000);
 const SINK_RATE = Number(process.env.BENCH_SINK_RATE ?? 5000);
@@ -296,10 +297,7 @@ async function retryRun(redis: Redis, elements: readonly Buffer[], sinkKind: 'sq
   const leaseMs = Math.round(s.lease_seconds * 1000);
   const inner = sinkKind === 'sql' ? createAnalyticsSink(pump, { logger, config, metrics }) : new DiscardSink(pump.name);
   const sink = new CountingSink(inner as Sink<unknown>);
-  const runner = new SinkRunner(sink, {
-    logger, metrics, timeoutSeconds: pump.timeout, maxQueued: s.sink_queue_batches, writeConcurrency: 2,
-    inProcessAttempts: s.retry.in_process_attempts, retryBaseMs: s.retry.in_process_backoff_ms,
-  });
+  const runner = new SinkRunner(sink, sinkRunnerOptions(config, logger, metrics, pump.timeout));
   const pipeline = new Pipeline({
     claims: new ClaimStore(claimsRedis, `bench-retry-${process.pid}`, leaseMs),
     deadLetters: new DeadLetters(claimsRedis, s.dead_letter_key),
@@ -313,14 +311,7 @@ async function retryRun(redis: Redis, elements: readonly Buffer[], sinkKind: 'sq
       }),
     }],
     uptime: [],
-    settings: {
-      chunk: config.purge_chunk > 0 ? config.purge_chunk : s.default_chunk,
-      idleMs: Math.max(50, config.purge_delay * 1000),
-      leaseMs,
-      maxInflightBatches: s.claim_concurrency,
-      maxInflightBytes: (s.memory_budget_mb * 1024 * 1024) / 4,
-      maxRetryBacklog: s.retry.queue_max_backlog,
-    },
+    settings: pipelineSettings(config),
     logger,
     metrics,
   });

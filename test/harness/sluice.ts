@@ -6,8 +6,8 @@ import { packageRoot } from '../../src/assets.js';
 import { createServer } from 'node:net';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-/** The heap limit the `sluice` bin sets in its shebang; spawning node directly must set it too. */
-const NODE_FLAGS = ['--max-old-space-size=160'];
+/** The heap limits the `sluice` bin sets in its shebang; spawning node directly must set them too. */
+const NODE_FLAGS = ['--max-old-space-size=160', '--max-semi-space-size=8'];
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {

@@ -84,7 +84,8 @@ export class Pipeline {
   start(connection: Redis | Cluster): void {
     const { analyticsKeys, uptimeKey } = this.parts;
     const keys = uptimeKey ? [...analyticsKeys, uptimeKey] : [...analyticsKeys];
-    for (const runner of this.runners) runner.open().catch(() => {});
+    // open() retries and logs on its own until the sink opens or the pipeline stops; it never rejects.
+    for (const runner of this.runners) void runner.open();
     this.loops = [
       ...keys.map((key) => this.claimLoop(key)),
       this.reclaimLoop(keys),

@@ -3,7 +3,8 @@
  * because these machines are noisy — ratios and medians, not single times.
  *
  *   redis_lrange_ceiling  a bare LRANGE+LTRIM drain of the same elements (no decoding, no writing)
- *   psql_copy_ceiling     `psql \copy` of the same rows into a fresh tyk_analytics-shaped table
+ *   psql_copy_ceiling     `psql \copy` of the same rows into a fresh table like the one Sluice writes
+ *                         (Tyk's columns and the six indexes Sluice keeps on it)
  *   sluice                gateway lists → sluice process → tyk_analytics, until every row is committed
  *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3).
@@ -16,7 +17,7 @@ import { Redis } from 'ioredis';
 import { analyticsKeys } from '../../src/source/source-keys.js';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { decodeAnalyticsMsgpack } from '../../src/decode/msgpack.js';
-import { COLUMN_DEFINITIONS, copyLine } from '../../sinks/postgres/columns.js';
+import { COLUMN_DEFINITIONS, INDEXED_COLUMNS, copyLine, quoteIdent } from '../../sinks/postgres/columns.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
@@ -58,7 +59,11 @@ async function lrangeCeiling(redis: Redis, elements: Buffer[]): Promise<number> 
 async function copyCeiling(elements: Buffer[]): Promise<number> {
   const db = await freshDatabase('bench_copy');
   try {
+    // The same table Sluice writes: Tyk's columns and the six indexes Sluice keeps on it.
     await db.pool.query(`CREATE TABLE tyk_analytics (${COLUMN_DEFINITIONS})`);
+    for (const column of INDEXED_COLUMNS) {
+      await db.pool.query(`CREATE INDEX ${quoteIdent(`tyk_analytics_idx_${column}`)} ON tyk_analytics (${quoteIdent(column)})`);
+    }
     const file = join(mkdtempSync(join(tmpdir(), 'sluice-bench-')), 'rows.copy');
     writeFileSync(file, elements.map((e) => copyLine(decodeAnalyticsMsgpack(e))).join(''));
     const started = performance.now();

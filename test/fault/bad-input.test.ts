@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
+import { describe, expect, it } from 'vitest';
+import { leftoverKeys, msgpackKeys, pushRoundRobin } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import type { DeadLetter } from '../../src/delivery/dead-letters.js';
+import { fileServices } from '../harness/file-services.js';
 
 /** Elements no gateway could have written, each certain not to decode. */
 function garbage(count: number): Buffer[] {
@@ -20,39 +19,27 @@ function garbage(count: number): Buffer[] {
 }
 
 describe('bad input is dead-lettered and loses nothing else', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = uniquePrefix('bad');
-  const deadLetterKey = `dlq-${prefix}`;
-
-  beforeAll(async () => {
-    db = await freshDatabase('bad');
-    redis = redisClient();
-  });
-  afterAll(async () => {
-    await redis.del(deadLetterKey);
-    await redis.quit();
-    await db.drop();
-  });
+  const services = fileServices('bad');
+  const { prefix, deadLetterKey } = services;
 
   it('writes the 1,000 good records and keeps the 100 bad ones with their reasons', async () => {
     const good = distinctRecords('good', 1000);
     const bad = garbage(100);
     const mixed = good.flatMap((g, i) => (i % 10 === 0 ? [bad[i / 10]!, g] : [g]));
-    await pushRoundRobin(redis, msgpackKeys(prefix), mixed);
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), sluice: { dead_letter_key: deadLetterKey } }));
+    await pushRoundRobin(services.redis, msgpackKeys(prefix), mixed);
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: services.db.url, port: await freePort(), sluice: { dead_letter_key: deadLetterKey } }));
     const sluice = startSluice(['--conf', config]);
     try {
-      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 30_000, 'lists drained');
-      await waitFor(async () => (await redis.hlen(deadLetterKey)) === 100, 10_000, '100 dead letters');
+      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 30_000, 'lists drained');
+      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 100, 10_000, '100 dead letters');
       expect(sluice.proc.exitCode).toBeNull();
     } finally {
       sluice.kill('SIGTERM');
     }
     expect(await sluice.exited).toBe(0);
-    const rows = await db.pool.query('SELECT count(*)::int AS n, count(DISTINCT path)::int AS d FROM tyk_analytics');
+    const rows = await services.db.pool.query('SELECT count(*)::int AS n, count(DISTINCT path)::int AS d FROM tyk_analytics');
     expect(rows.rows[0]).toEqual({ n: 1000, d: 1000 });
-    const letters = (await redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
+    const letters = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
     expect(letters.every((l) => l.kind === 'undecodable' && l.reason.length > 0 && l.sourceKey.startsWith(prefix))).toBe(true);
     expect(letters.some((l) => /ResponseCode: expected an integer/.test(l.reason))).toBe(true);
     const stored = new Set(letters.map((l) => l.b64));

@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, redisClient, uniquePrefix } from '../harness/redis.js';
+import { describe, expect, it } from 'vitest';
+import { leftoverKeys, msgpackKeys } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
 import { BASE_RECORD, distinctRecords } from '../harness/records.js';
 import { ClaimStore } from '../../src/source/claim-store.js';
 import { timeToMillis } from '../../src/record/go-time.js';
 import { cliJson, metricSum, rowCount, uniqueSqlPump, type StatusJson } from './delivery-helpers.js';
+import { fileServices } from '../harness/file-services.js';
 
 /*
  * The numbers an operator reads match what the test pushed: `sluice status --json` while a backlog waits
@@ -21,35 +20,23 @@ const UNDECODABLE = 5;
 const HELD = 100;
 
 describe('/metrics and sluice status report what was pushed', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = uniquePrefix('numbers');
-  const deadLetterKey = `dlq-${prefix}`;
-
-  beforeAll(async () => {
-    db = await freshDatabase('numbers');
-    redis = redisClient();
-  });
-  afterAll(async () => {
-    await redis.del(deadLetterKey);
-    await redis.quit();
-    await db.drop();
-  });
+  const services = fileServices('numbers');
+  const { prefix, deadLetterKey } = services;
 
   it('while a backlog waits and after it is drained', { timeout: 150_000 }, async () => {
     const [keyA, , , , keyB] = msgpackKeys(prefix);
     const a = distinctRecords('a', GOOD_A);
     a[500] = distinctRecords('nul', 1, { user_agent: 'nul\u0000here' })[0]!;
     const garbage = Array.from({ length: UNDECODABLE }, (_, i) => Buffer.from(`not a record ${i}`));
-    await redis.rpush(keyA!, ...a);
-    await redis.rpush(keyB!, ...garbage, ...distinctRecords('b', GOOD_B));
+    await services.redis.rpush(keyA!, ...a);
+    await services.redis.rpush(keyB!, ...garbage, ...distinctRecords('b', GOOD_B));
     // A batch in flight under a worker of the test's own, handed back before Sluice starts.
-    const claims = new ClaimStore(redis, 'status-probe', 60_000);
+    const claims = new ClaimStore(services.redis, 'status-probe', 60_000);
     const held = (await claims.claim(keyA!, HELD))!;
 
-    const { sink, pumps } = uniqueSqlPump('numbers', db.url);
+    const { sink, pumps } = uniqueSqlPump('numbers', services.db.url);
     const port = await freePort();
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port, extra: { pumps }, sluice: { dead_letter_key: deadLetterKey } }));
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: services.db.url, port, extra: { pumps }, sluice: { dead_letter_key: deadLetterKey } }));
     const before = await cliJson<StatusJson>(['status', '--json', '--conf', config]);
     const byKey = new Map(before.keys.map((k) => [k.key, k]));
     expect(before.keys).toHaveLength(22);
@@ -66,8 +53,8 @@ describe('/metrics and sluice status report what was pushed', () => {
 
     const sluice = startSluice(['--conf', config]);
     try {
-      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 60_000, 'the lists drained');
-      await waitFor(async () => (await redis.hlen(deadLetterKey)) === UNDECODABLE + 1, 20_000, 'the dead letters');
+      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the lists drained');
+      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === UNDECODABLE + 1, 20_000, 'the dead letters');
       const claimed = await metricSum(port, 'sluice_records_claimed_total');
       const redelivered = await metricSum(port, 'sluice_records_redelivered_total');
       const decoded = await metricSum(port, 'sluice_records_decoded_total');
@@ -85,7 +72,7 @@ describe('/metrics and sluice status report what was pushed', () => {
       expect(written).toBe(GOOD_A + GOOD_B - 1);
       expect(undecodable).toBe(UNDECODABLE);
       expect(rejected).toBe(1);
-      expect(await rowCount(db)).toBe(GOOD_A + GOOD_B - 1);
+      expect(await rowCount(services.db)).toBe(GOOD_A + GOOD_B - 1);
 
       const after = await cliJson<StatusJson>(['status', '--json', '--conf', config]);
       expect(after.keys.every((k) => k.backlog === 0 && k.inflight.length === 0)).toBe(true);

@@ -1,13 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
+import { leftoverKeys, msgpackKeys, pushRoundRobin } from '../harness/redis.js';
 import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import type { DeadLetter } from '../../src/delivery/dead-letters.js';
 import { cliJson, rowCount, rowsAndDistinctPaths, uniqueSqlPump } from './delivery-helpers.js';
+import { fileServices } from '../harness/file-services.js';
 
 /*
  * Poison in the gateway lists: 1,000 elements that cannot decode (random bytes, truncated msgpack, maps
@@ -37,38 +36,26 @@ function poison(count: number): Buffer[] {
 }
 
 describe('poison elements are dead-lettered; a fixed letter replays', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = uniquePrefix('poison');
-  const deadLetterKey = `dlq-${prefix}`;
-
-  beforeAll(async () => {
-    db = await freshDatabase('poison');
-    redis = redisClient();
-  });
-  afterAll(async () => {
-    await redis.del(deadLetterKey);
-    await redis.quit();
-    await db.drop();
-  });
+  const services = fileServices('poison');
+  const { prefix, deadLetterKey } = services;
 
   it(`writes ${GOOD} rows, keeps ${BAD} letters with reasons, and replays a fixed one`, { timeout: 180_000 }, async () => {
     const good = distinctRecords('good', GOOD);
     const bad = poison(BAD);
     expect(new Set(bad.map((b) => b.toString('base64'))).size).toBe(BAD);
     const mixed = good.flatMap((g, i) => (i % 10 === 0 ? [bad[i / 10]!, g] : [g]));
-    await pushRoundRobin(redis, msgpackKeys(prefix), mixed);
-    const { pumps } = uniqueSqlPump('poison', db.url);
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), extra: { pumps }, sluice: { dead_letter_key: deadLetterKey } }));
+    await pushRoundRobin(services.redis, msgpackKeys(prefix), mixed);
+    const { pumps } = uniqueSqlPump('poison', services.db.url);
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: services.db.url, port: await freePort(), extra: { pumps }, sluice: { dead_letter_key: deadLetterKey } }));
     const sluice = startSluice(['--conf', config]);
     let letters: DeadLetter[];
     try {
-      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 90_000, 'lists drained');
-      await waitFor(async () => (await redis.hlen(deadLetterKey)) === BAD, 20_000, `${BAD} dead letters`);
-      await waitFor(async () => (await rowCount(db)) >= GOOD, 20_000, `${GOOD} rows`);
-      expect(await rowsAndDistinctPaths(db)).toEqual({ n: GOOD, d: GOOD });
+      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 90_000, 'lists drained');
+      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === BAD, 20_000, `${BAD} dead letters`);
+      await waitFor(async () => (await rowCount(services.db)) >= GOOD, 20_000, `${GOOD} rows`);
+      expect(await rowsAndDistinctPaths(services.db)).toEqual({ n: GOOD, d: GOOD });
 
-      letters = (await redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
+      letters = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
       expect(letters.every((l) => l.kind === 'undecodable' && l.reason.length > 0 && l.sourceKey.startsWith(prefix))).toBe(true);
       const stored = new Set(letters.map((l) => l.b64));
       expect(bad.every((b) => stored.has(b.toString('base64')))).toBe(true);
@@ -80,24 +67,24 @@ describe('poison elements are dead-lettered; a fixed letter replays', () => {
 
       // The operator's fix: the letter's bytes replaced by a record that decodes.
       const fixed = { ...letters[0]!, b64: distinctRecords('fixed', 1)[0]!.toString('base64') };
-      await redis.hset(deadLetterKey, fixed.id, JSON.stringify(fixed));
+      await services.redis.hset(deadLetterKey, fixed.id, JSON.stringify(fixed));
       const replay = await runSluice(['dlq', 'replay', '--id', fixed.id, '--conf', config]);
       console.log(replay.output.split('\n').filter((l) => !l.startsWith('{')).join('\n'));
       expect(replay.code).toBe(0);
-      await waitFor(async () => (await rowCount(db)) === GOOD + 1, 30_000, 'the replayed record');
-      expect(await redis.hexists(deadLetterKey, fixed.id)).toBe(0);
-      expect(await redis.hlen(deadLetterKey)).toBe(BAD - 1);
-      const row = await db.pool.query(`SELECT count(*)::int AS n FROM tyk_analytics WHERE path = '/fixed/0'`);
+      await waitFor(async () => (await rowCount(services.db)) === GOOD + 1, 30_000, 'the replayed record');
+      expect(await services.redis.hexists(deadLetterKey, fixed.id)).toBe(0);
+      expect(await services.redis.hlen(deadLetterKey)).toBe(BAD - 1);
+      const row = await services.db.pool.query(`SELECT count(*)::int AS n FROM tyk_analytics WHERE path = '/fixed/0'`);
       expect(row.rows[0].n).toBe(1);
 
       // Nothing is younger than an hour's cutoff; everything is older than a second's.
       const keep = await runSluice(['dlq', 'purge', '--older-than', '1h', '--conf', config]);
       expect(keep.code).toBe(0);
-      expect(await redis.hlen(deadLetterKey)).toBe(BAD - 1);
+      expect(await services.redis.hlen(deadLetterKey)).toBe(BAD - 1);
       await new Promise((r) => setTimeout(r, 1_100));
       const purge = await runSluice(['dlq', 'purge', '--older-than', '1s', '--conf', config]);
       expect(purge.code).toBe(0);
-      expect(await redis.hlen(deadLetterKey)).toBe(0);
+      expect(await services.redis.hlen(deadLetterKey)).toBe(0);
     } catch (err) {
       console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
       throw err;
@@ -105,6 +92,6 @@ describe('poison elements are dead-lettered; a fixed letter replays', () => {
       sluice.kill('SIGTERM');
     }
     expect(await sluice.exited).toBe(0);
-    expect(await rowsAndDistinctPaths(db)).toEqual({ n: GOOD + 1, d: GOOD + 1 });
+    expect(await rowsAndDistinctPaths(services.db)).toEqual({ n: GOOD + 1, d: GOOD + 1 });
   });
 });

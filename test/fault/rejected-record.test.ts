@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, redisClient, uniquePrefix } from '../harness/redis.js';
+import { describe, expect, it } from 'vitest';
+import { leftoverKeys, msgpackKeys } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import type { DeadLetter } from '../../src/delivery/dead-letters.js';
 import { rowCount, uniqueSqlPump } from './delivery-helpers.js';
+import { fileServices } from '../harness/file-services.js';
 
 /*
  * A record that decodes but that PostgreSQL refuses (a NUL character in a text column: 0x00 is not valid
@@ -17,20 +16,8 @@ const BATCH = 300;
 const BAD_AT = 137;
 
 describe('a record the store rejects', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = uniquePrefix('reject');
-  const deadLetterKey = `dlq-${prefix}`;
-
-  beforeAll(async () => {
-    db = await freshDatabase('reject');
-    redis = redisClient();
-  });
-  afterAll(async () => {
-    await redis.del(deadLetterKey);
-    await redis.quit();
-    await db.drop();
-  });
+  const services = fileServices('reject');
+  const { prefix, deadLetterKey } = services;
 
   it('is dead-lettered alone and its batch-mates land', { timeout: 120_000 }, async () => {
     const elements = distinctRecords('mate', BATCH);
@@ -38,13 +25,13 @@ describe('a record the store rejects', () => {
     elements[BAD_AT] = nul!;
     // One list and a chunk larger than the batch: all 300 are claimed, decoded and written as one batch.
     const [key] = msgpackKeys(prefix);
-    await redis.rpush(key!, ...elements);
-    const { sink, pumps } = uniqueSqlPump('reject', db.url);
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), extra: { purge_chunk: 500, pumps }, sluice: { dead_letter_key: deadLetterKey } }));
+    await services.redis.rpush(key!, ...elements);
+    const { sink, pumps } = uniqueSqlPump('reject', services.db.url);
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: services.db.url, port: await freePort(), extra: { purge_chunk: 500, pumps }, sluice: { dead_letter_key: deadLetterKey } }));
     const sluice = startSluice(['--conf', config]);
     try {
-      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 60_000, 'the list drained');
-      await waitFor(async () => (await redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
+      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the list drained');
+      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
     } catch (err) {
       console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
       throw err;
@@ -52,13 +39,13 @@ describe('a record the store rejects', () => {
       sluice.kill('SIGTERM');
     }
     expect(await sluice.exited).toBe(0);
-    const [letter] = (await redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
+    const [letter] = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
     console.log(`dead letter: kind ${letter!.kind}, sink ${letter!.sink}, reason "${letter!.reason}"`);
     expect(letter).toMatchObject({ kind: 'rejected', sink, sourceKey: key, b64: nul!.toString('base64') });
     expect(letter!.id.startsWith(`${sink}:`)).toBe(true);
     expect(letter!.reason).toMatch(/0x00/);
-    expect(await rowCount(db)).toBe(BATCH - 1);
-    const paths = await db.pool.query(`SELECT count(DISTINCT path)::int AS d, count(*) FILTER (WHERE path LIKE '/nul/%')::int AS nul FROM tyk_analytics`);
+    expect(await rowCount(services.db)).toBe(BATCH - 1);
+    const paths = await services.db.pool.query(`SELECT count(DISTINCT path)::int AS d, count(*) FILTER (WHERE path LIKE '/nul/%')::int AS nul FROM tyk_analytics`);
     expect(paths.rows[0]).toEqual({ d: BATCH - 1, nul: 0 });
   });
 });

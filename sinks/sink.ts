@@ -51,6 +51,22 @@ export interface Sink<R> {
 }
 
 /**
+ * A sink that can turn a batch into what it sends before its turn to write comes: `write(batch)` is then
+ * `writeEncoded(encode(batch))`. The runner encodes as soon as a batch is handed over, so the decoded
+ * records die young; a batch waits in the sink's queue as compact Buffers or rows instead of thousands of
+ * objects that the garbage collector would copy and promote while they wait.
+ */
+export interface EncodingSink<R, E> extends Sink<R> {
+  /** Pure: the same batch gives the same encoding, so a retried write sends the same thing. */
+  encode(batch: SinkBatch<R>): E;
+  writeEncoded(encoded: E, signal: AbortSignal): Promise<WriteOutcome>;
+}
+
+export function isEncodingSink<R>(sink: Sink<R>): sink is EncodingSink<R, unknown> {
+  return typeof (sink as Partial<EncodingSink<R, unknown>>).encode === 'function';
+}
+
+/**
  * A failed sink operation. `transient` failures (network, timeouts, failover) are retried; permanent ones
  * concern the data, not the store, and retrying them cannot help.
  */

@@ -68,25 +68,3 @@ export function quoteIdent(name: string): string {
 
 export const COLUMN_LIST = ANALYTICS_COLUMNS.map((c) => quoteIdent(c.name)).join(', ');
 export const COLUMN_DEFINITIONS = ANALYTICS_COLUMNS.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(',\n  ');
-
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-const ESCAPED = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** COPY's text format: backslash, tab, newline and carriage return are escaped; nothing is ever NULL. */
-function copyField(value: string | number | boolean): string {
-  if (typeof value === 'boolean') return value ? 't' : 'f';
-  if (typeof value === 'number') return String(value);
-  // Most values need no escaping; testing first avoids a replace per field.
-  if (!NEEDS_ESCAPE.test(value)) return value;
-  return value.replace(ESCAPED, (ch) => COPY_ESCAPES[ch]!);
-}
-
-export function copyLine(record: AnalyticsRecord): string {
-  let line = '';
-  for (let i = 0; i < ANALYTICS_COLUMNS.length; i++) {
-    if (i > 0) line += '\t';
-    line += copyField(ANALYTICS_COLUMNS[i]!.value(record));
-  }
-  return line + '\n';
-}

@@ -7,8 +7,9 @@ import { isMcpRecord } from '../../src/record/analytics-record.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
-import { SinkError, type RejectedRecord, type Sink, type SinkBatch, type SinkHealth, type SinkRecord, type WriteOutcome } from '../sink.js';
-import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, copyLine, quoteIdent } from './columns.js';
+import { SinkError, type EncodingSink, type RejectedRecord, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, quoteIdent } from './columns.js';
+import { CopyRowsWriter, sliceRows, type CopyRows } from './copy-rows.js';
 import { applyBatchOnce, ensureLedger } from './ledger.js';
 import { isRowRejection, isTransientPgError } from './pg-errors.js';
 import { pgClientConfig } from './connection-string.js';
@@ -29,9 +30,10 @@ export interface SqlSinkOptions {
   logger: Logger;
 }
 
-interface Row {
-  id: string;
-  line: string;
+/** A batch as COPY text, one part per table it touches. */
+export interface EncodedAnalyticsBatch {
+  readonly id: string;
+  readonly tables: readonly CopyRows[];
 }
 
 function bind(statement: string, table: string, extra: Record<string, string> = {}): string {
@@ -43,7 +45,7 @@ function bind(statement: string, table: string, extra: Record<string, string> = 
  * in one transaction with its ledger row, so a redelivered batch is skipped. A row the server refuses is
  * found by bisection inside the transaction and reported; its batch-mates commit.
  */
-export class SqlSink implements Sink<AnalyticsRecord> {
+export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBatch> {
   readonly name: string;
   private pool: pg.Pool | undefined;
   private readonly ensuredTables = new Set<string>();
@@ -96,31 +98,35 @@ export class SqlSink implements Sink<AnalyticsRecord> {
     this.ensuredTables.add(table);
   }
 
-  private groupByTable(records: readonly SinkRecord<AnalyticsRecord>[]): Map<string, Row[]> {
-    const groups = new Map<string, Row[]>();
-    for (const { id, record } of records) {
+  encode(batch: SinkBatch<AnalyticsRecord>): EncodedAnalyticsBatch {
+    const writers = new Map<string, CopyRowsWriter>();
+    for (const { id, record, bytes } of batch.records) {
       if (isMcpRecord(record)) continue;
       const table = this.tableFor(record);
-      let rows = groups.get(table);
-      if (!rows) groups.set(table, (rows = []));
-      rows.push({ id, line: copyLine(record) });
+      let writer = writers.get(table);
+      // A row takes about as many bytes as the record did on the wire.
+      if (!writer) writers.set(table, (writer = new CopyRowsWriter(table, bytes * batch.records.length)));
+      writer.add(id, record);
     }
-    return groups;
+    return { id: batch.id, tables: [...writers.values()].map((w) => w.finish()) };
   }
 
-  async write(batch: SinkBatch<AnalyticsRecord>, signal: AbortSignal): Promise<WriteOutcome> {
+  write(batch: SinkBatch<AnalyticsRecord>, signal: AbortSignal): Promise<WriteOutcome> {
+    return this.writeEncoded(this.encode(batch), signal);
+  }
+
+  async writeEncoded(batch: EncodedAnalyticsBatch, signal: AbortSignal): Promise<WriteOutcome> {
     const pool = this.pool;
     if (!pool) throw new SinkError(this.name, 'write before open', true);
-    const groups = this.groupByTable(batch.records);
     const rejected: RejectedRecord[] = [];
     let written = 0;
     try {
-      for (const table of groups.keys()) await this.ensureTable(table);
+      for (const { table } of batch.tables) await this.ensureTable(table);
       const applied = await applyBatchOnce(pool, this.name, batch.id, async (client) => {
-        for (const [table, rows] of groups) {
-          const refused = await copyIsolatingRejects(client, table, rows);
+        for (const rows of batch.tables) {
+          const refused = await copyIsolatingRejects(client, rows);
           rejected.push(...refused);
-          written += rows.length - refused.length;
+          written += rows.ids.length - refused.length;
         }
       }, signal);
       return { written: applied ? written : 0, alreadyApplied: !applied, rejected: applied ? rejected : [] };
@@ -140,31 +146,32 @@ export class SqlSink implements Sink<AnalyticsRecord> {
   }
 }
 
-async function copyRows(client: pg.PoolClient, table: string, rows: readonly Row[]): Promise<void> {
-  const stream = client.query(copyFrom(bind(COPY_ROWS, table, { $COLUMNS: COLUMN_LIST })));
+async function copyRows(client: pg.PoolClient, rows: CopyRows): Promise<void> {
+  const stream = client.query(copyFrom(bind(COPY_ROWS, rows.table, { $COLUMNS: COLUMN_LIST })));
   // One chunk for the whole batch: a write per row costs more than the COPY itself.
-  await pipeline(Readable.from([Buffer.from(rows.map((r) => r.line).join(''))]), stream);
+  await pipeline(Readable.from([rows.text]), stream);
 }
 
 /**
  * COPY under a savepoint; when the server refuses a row's values, roll back to the savepoint and split,
  * until the refused rows stand alone. A clean batch costs one COPY.
  */
-async function copyIsolatingRejects(client: pg.PoolClient, table: string, rows: readonly Row[]): Promise<RejectedRecord[]> {
+async function copyIsolatingRejects(client: pg.PoolClient, rows: CopyRows): Promise<RejectedRecord[]> {
   await client.query('SAVEPOINT sluice_copy');
   try {
-    await copyRows(client, table, rows);
+    await copyRows(client, rows);
     await client.query('RELEASE SAVEPOINT sluice_copy');
     return [];
   } catch (err) {
     if (!isRowRejection(err)) throw err;
     await client.query('ROLLBACK TO SAVEPOINT sluice_copy');
     await client.query('RELEASE SAVEPOINT sluice_copy');
-    if (rows.length === 1) return [{ recordId: rows[0]!.id, reason: `${table}: ${errorMessage(err)}` }];
-    const half = Math.ceil(rows.length / 2);
+    const count = rows.ids.length;
+    if (count === 1) return [{ recordId: rows.ids[0]!, reason: `${rows.table}: ${errorMessage(err)}` }];
+    const half = Math.ceil(count / 2);
     return [
-      ...(await copyIsolatingRejects(client, table, rows.slice(0, half))),
-      ...(await copyIsolatingRejects(client, table, rows.slice(half))),
+      ...(await copyIsolatingRejects(client, sliceRows(rows, 0, half))),
+      ...(await copyIsolatingRejects(client, sliceRows(rows, half, count))),
     ];
   }
 }

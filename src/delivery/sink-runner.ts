@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
-import { SinkError, type Sink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
+import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
 import { backoffDelay, ShutdownError, sleep } from './backoff.js';
 import type { SinkMetrics } from '../metrics/metrics.js';
 
@@ -24,11 +24,24 @@ export type Delivery = { kind: 'written'; outcome: WriteOutcome } | { kind: 'que
 /** Moves a batch the sink keeps refusing to its durable retry queue; given the last error. */
 export type Escalation = (lastError: string) => Promise<void>;
 
-interface QueuedBatch<R> {
-  batch: SinkBatch<R>;
+/** One attempt at writing a batch; the batch is already encoded when the sink encodes. */
+type BatchWrite = (signal: AbortSignal) => Promise<WriteOutcome>;
+
+interface QueuedBatch {
+  id: string;
+  write: BatchWrite;
   escalate: Escalation | undefined;
   resolve: (delivery: Delivery) => void;
   reject: (err: Error) => void;
+}
+
+// Separate functions, so that the closure of an encoded batch does not share a scope that holds its records.
+function writeOf<R>(sink: Sink<R>, batch: SinkBatch<R>): BatchWrite {
+  return (signal) => sink.write(batch, signal);
+}
+
+function writeEncodedOf<R, E>(sink: EncodingSink<R, E>, encoded: E): BatchWrite {
+  return (signal) => sink.writeEncoded(encoded, signal);
 }
 
 /**
@@ -38,7 +51,7 @@ interface QueuedBatch<R> {
  */
 export class SinkRunner<R> {
   /** Batches waiting for a write slot. */
-  private readonly pending: Array<QueuedBatch<R>> = [];
+  private readonly pending: QueuedBatch[] = [];
   private active = 0;
   private opened = false;
   private opening: Promise<void> | undefined;
@@ -72,10 +85,26 @@ export class SinkRunner<R> {
    */
   deliver(batch: SinkBatch<R>, escalate?: Escalation): Promise<Delivery> {
     if (this.stopping.signal.aborted) return Promise.reject(new ShutdownError(this.name));
+    // A throw from encoding rejects this promise, like a failed write.
     return new Promise((resolve, reject) => {
-      this.pending.push({ batch, escalate, resolve, reject });
+      this.pending.push({ id: batch.id, write: this.prepareWrite(batch), escalate, resolve, reject });
       this.startWrites();
     });
+  }
+
+  /**
+   * Encodes now, while the batch is young, when the sink can. Encoding is pure, so a batch it fails on
+   * fails the same way every time: permanent.
+   */
+  private prepareWrite(batch: SinkBatch<R>): BatchWrite {
+    const { sink } = this;
+    if (!isEncodingSink(sink)) return writeOf(sink, batch);
+    try {
+      return writeEncodedOf(sink, sink.encode(batch));
+    } catch (err) {
+      if (err instanceof SinkError) throw err;
+      throw new SinkError(this.name, `cannot encode batch ${batch.id}: ${errorMessage(err)}`, false, { cause: err });
+    }
   }
 
   /** Two writes at a time let the database work on one batch while this process formats the next. */
@@ -83,7 +112,7 @@ export class SinkRunner<R> {
     while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
       const next = this.pending.shift()!;
       this.active += 1;
-      this.writeUntilDone(next.batch, next.escalate)
+      this.writeUntilDone(next)
         .then(next.resolve, next.reject)
         .finally(() => {
           this.active -= 1;
@@ -125,13 +154,13 @@ export class SinkRunner<R> {
     return t > 0 ? AbortSignal.any([this.cancelling.signal, AbortSignal.timeout(t * 1000)]) : this.cancelling.signal;
   }
 
-  private async writeUntilDone(batch: SinkBatch<R>, escalate: Escalation | undefined): Promise<Delivery> {
+  private async writeUntilDone({ id, write, escalate }: QueuedBatch): Promise<Delivery> {
     for (let attempt = 0; ; attempt++) {
       if (this.stopping.signal.aborted) throw new ShutdownError(this.name);
       const started = process.hrtime.bigint();
       try {
         await this.openOnce();
-        const outcome = await this.sink.write(batch, this.writeSignal());
+        const outcome = await write(this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.lastProgressAt = Date.now();
         this.healthy = true;
@@ -141,12 +170,12 @@ export class SinkRunner<R> {
         this.healthy = false;
         if (escalate && attempt + 1 >= this.opts.inProcessAttempts) {
           await escalate(errorMessage(err));
-          this.opts.logger.warn({ sink: this.name, batch: batch.id, attempts: attempt + 1, err: errorMessage(err) }, 'batch moved to the retry queue');
+          this.opts.logger.warn({ sink: this.name, batch: id, attempts: attempt + 1, err: errorMessage(err) }, 'batch moved to the retry queue');
           return { kind: 'queued' };
         }
         this.opts.metrics.retried(this.name);
         const delay = backoffDelay(attempt, this.opts.retryBaseMs);
-        this.opts.logger.warn({ sink: this.name, batch: batch.id, attempt: attempt + 1, err: errorMessage(err), retryInMs: delay }, 'sink write failed; retrying');
+        this.opts.logger.warn({ sink: this.name, batch: id, attempt: attempt + 1, err: errorMessage(err), retryInMs: delay }, 'sink write failed; retrying');
         await sleep(delay, this.stopping.signal);
       }
     }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /*
  * Identities that survive redelivery. A redelivered batch is the same in-flight list with the same
@@ -13,7 +13,7 @@ const ID_HEX_LENGTH = 32;
  * same order give the same id, without hashing every byte a second time.
  */
 export function batchId(recordIdsInOrder: readonly string[]): string {
-  return createHash('sha256').update(recordIdsInOrder.join(',')).digest('hex').slice(0, ID_HEX_LENGTH);
+  return hash('sha256', recordIdsInOrder.join(',')).slice(0, ID_HEX_LENGTH);
 }
 
 /**
@@ -23,10 +23,11 @@ export function batchId(recordIdsInOrder: readonly string[]): string {
 export function recordIds(elements: readonly Uint8Array[]): string[] {
   const seen = new Map<string, number>();
   return elements.map((element) => {
-    const digest = createHash('sha256').update(element).digest('hex');
+    // The one-shot hash allocates no Hash object per element.
+    const digest = hash('sha256', element);
     const occurrence = seen.get(digest) ?? 0;
     seen.set(digest, occurrence + 1);
     if (occurrence === 0) return digest.slice(0, ID_HEX_LENGTH);
-    return createHash('sha256').update(digest).update(String(occurrence)).digest('hex').slice(0, ID_HEX_LENGTH);
+    return hash('sha256', `${digest}${occurrence}`).slice(0, ID_HEX_LENGTH);
   });
 }

@@ -12,7 +12,22 @@ import { startRetryWorker, type RetryJobData, type RetryQueue } from '../deliver
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { SinkError, type SinkRecord, type WriteOutcome } from '../../sinks/sink.js';
-import { decodeBatch, type DecodedBatch } from './decode-batch.js';
+import { decodeBatch } from './decode-batch.js';
+
+/** A batch's share handed to one sink, and which records it holds. */
+interface SinkDelivery {
+  sink: string;
+  recordIds: string[];
+  done: Promise<Delivery>;
+}
+
+/** What the pipeline keeps of a batch while its sinks write it. */
+interface Dispatched {
+  id: string;
+  letters: DeadLetter[];
+  rawById: Map<string, Buffer>;
+  deliveries: SinkDelivery[];
+}
 
 /** One sink as the pipeline sees it: its runner, its retry queue, and what it does to a batch first. */
 export interface SinkRoute {
@@ -227,7 +242,11 @@ export class Pipeline {
     this.parts.metrics.inflightBytes.set(this.inflightBytes);
   }
 
-  private async handle(batch: ClaimedBatch, key: SourceKey): Promise<void> {
+  /**
+   * Decodes a claimed batch and hands each sink its share, all in one synchronous step. Nothing here
+   * outlives the call but ids, raw bytes and the sinks' own encodings, so the decoded records die young.
+   */
+  private dispatch(batch: ClaimedBatch, key: SourceKey): Dispatched {
     const { logger, metrics } = this.parts;
     const decoded = decodeBatch<unknown>(batch.elements, key.encoding, key.name);
     metrics.decoded.inc({ key: key.name }, decoded.records.length);
@@ -235,20 +254,27 @@ export class Pipeline {
       logger.warn({ key: key.name, count: decoded.letters.length, first: decoded.letters[0]!.reason }, 'undecodable elements dead-lettered');
       metrics.deadLettered.inc({ kind: 'undecodable', sink: '' }, decoded.letters.length);
     }
-    const routes = key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics;
-    const deliveries = routes
-      .map((route) => ({ route, records: route.prepare(decoded.records) }))
-      .filter(({ records }) => records.length > 0)
-      .map(({ route, records }) => ({
+    const deliveries: SinkDelivery[] = [];
+    for (const route of key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics) {
+      const records = route.prepare(decoded.records);
+      if (records.length === 0) continue;
+      const escalate = route.retry ? this.escalation(route.retry, batch, key, decoded.id) : undefined;
+      deliveries.push({
         sink: route.runner.name,
-        done: route.runner.deliver({ id: decoded.id, records }, route.retry ? this.escalation(route.retry, batch, key, decoded) : undefined),
-      }));
+        recordIds: records.map((r) => r.id),
+        done: route.runner.deliver({ id: decoded.id, records }, escalate),
+      });
+    }
+    return { id: decoded.id, letters: decoded.letters, rawById: decoded.rawById, deliveries };
+  }
+
+  private async handle(batch: ClaimedBatch, key: SourceKey): Promise<void> {
+    const { id, letters, rawById, deliveries } = this.dispatch(batch, key);
     const settled = await Promise.allSettled(deliveries.map((d) => d.done));
-    const letters = [...decoded.letters];
     settled.forEach((result, i) => {
-      const sink = deliveries[i]!.sink;
-      if (result.status === 'fulfilled') letters.push(...this.lettersOf(result.value, sink, key, decoded.rawById));
-      else if (result.reason instanceof SinkError) letters.push(...this.wholeBatchLetters(result.reason, sink, key, decoded));
+      const { sink, recordIds } = deliveries[i]!;
+      if (result.status === 'fulfilled') letters.push(...this.lettersOf(result.value, sink, key, rawById));
+      else if (result.reason instanceof SinkError) letters.push(...this.wholeBatchLetters(result.reason, sink, key, recordIds, rawById));
     });
     const interrupted = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof SinkError));
     await this.untilStored(() => this.parts.deadLetters.add(letters), 'dead letters');
@@ -258,12 +284,12 @@ export class Pipeline {
       return;
     }
     await this.untilStored(() => this.parts.claims.ack(batch), 'ack');
-    logger.debug({ key: key.name, batch: decoded.id, elements: batch.elements.length, redelivered: batch.redelivered }, 'batch delivered');
+    this.parts.logger.debug({ key: key.name, batch: id, elements: batch.elements.length, redelivered: batch.redelivered }, 'batch delivered');
   }
 
-  private escalation(retry: RetryQueue, batch: ClaimedBatch, key: SourceKey, decoded: DecodedBatch<unknown>) {
+  private escalation(retry: RetryQueue, batch: ClaimedBatch, key: SourceKey, batchId: string) {
     return (lastError: string) => retry.add({
-      sink: retry.sink, batchId: decoded.id, sourceKey: key.name, encoding: key.encoding,
+      sink: retry.sink, batchId, sourceKey: key.name, encoding: key.encoding,
       elements: batch.elements.map((e) => e.toString('base64')), firstError: lastError,
     });
   }
@@ -305,10 +331,10 @@ export class Pipeline {
     }));
   }
 
-  /** A sink that refuses a whole batch for good: every record of it is kept as a dead letter for that sink. */
-  private wholeBatchLetters(err: SinkError, sink: string, key: SourceKey, decoded: DecodedBatch<unknown>): DeadLetter[] {
-    this.parts.logger.error({ sink, err: err.message, records: decoded.records.length }, 'sink refused a batch permanently; dead-lettered');
-    return this.rejectedLetters({ written: 0, alreadyApplied: false, rejected: decoded.records.map((r) => ({ recordId: r.id, reason: err.message })) }, sink, key, decoded.rawById);
+  /** A sink that refuses a whole batch for good: every record it was given is kept as a dead letter for that sink. */
+  private wholeBatchLetters(err: SinkError, sink: string, key: SourceKey, recordIds: readonly string[], raw: Map<string, Buffer>): DeadLetter[] {
+    this.parts.logger.error({ sink, err: err.message, records: recordIds.length }, 'sink refused a batch permanently; dead-lettered');
+    return this.rejectedLetters({ written: 0, alreadyApplied: false, rejected: recordIds.map((recordId) => ({ recordId, reason: err.message })) }, sink, key, raw);
   }
 
   /** Redis bookkeeping after the sinks wrote: retried until it works, since the data is already stored. */

@@ -6,8 +6,12 @@ import { packageRoot } from '../../src/assets.js';
 import { createServer } from 'node:net';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-/** The heap limits the `sluice` bin sets in its shebang; spawning node directly must set them too. */
-const NODE_FLAGS = ['--max-old-space-size=160', '--max-semi-space-size=8'];
+/**
+ * The heap limits the `sluice` bin sets in its shebang; spawning node directly must set them too.
+ * SLUICE_NODE_FLAGS adds more (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a benchmark's worker),
+ * since NODE_OPTIONS refuses the profiling flags.
+ */
+const NODE_FLAGS = ['--max-old-space-size=160', '--max-semi-space-size=8', ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {

@@ -3,7 +3,7 @@ import type { PumpConfig, PumpConfiguration } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
-import type { Sink, SinkBatch } from '../../sinks/sink.js';
+import type { SinkBatch } from '../../sinks/sink.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { random } from '../../src/demo/traffic.js';

@@ -257,8 +257,9 @@ describe('mongo pump: configuration and connection errors', () => {
   });
 
   it('TestGetBlurredURL: credentials in mongo_url are hidden in messages (Sluice writes user:[secret]@ where Tyk writes ***:***@)', async () => {
-    const err = await createMongoSink(mongoPump('mongo', { mongo_url: 'mongodb+srv://admin:pass@server.example.com/?connectTimeoutMS=300000', collection_name: 'x' }), testSinkContext())
-      .open(neverAborted).catch((e: unknown) => e as SinkError);
+    const err = (await createMongoSink(mongoPump('mongo', { mongo_url: 'mongodb+srv://admin:pass@server.example.com/?connectTimeoutMS=300000', collection_name: 'x' }), testSinkContext())
+      .open(neverAborted).catch((e: unknown) => e)) as SinkError;
+    expect(err).toBeInstanceOf(SinkError);
     // No database in the URL path: refused before any connection, with the URL shown blurred.
     expect(err.message).toContain('admin:[secret]@server.example.com/?connectTimeoutMS=300000');
     expect(err.message).not.toContain('pass@');

@@ -60,6 +60,12 @@ export interface EncodingSink<R, E> extends Sink<R> {
   /** Pure: the same batch gives the same encoding, so a retried write sends the same thing. */
   encode(batch: SinkBatch<R>): E;
   writeEncoded(encoded: E, signal: AbortSignal): Promise<WriteOutcome>;
+  /**
+   * Optional: several queued batches in one write, all or nothing, with one outcome per batch in their
+   * order. A sink offers it when merging batches saves the store work (aggregate rows of many batches
+   * fold into far fewer upserts); the runner uses it when batches queue up behind a write.
+   */
+  writeEncodedTogether?(encoded: readonly E[], signal: AbortSignal): Promise<WriteOutcome[]>;
 }
 
 export function isEncodingSink<R>(sink: Sink<R>): sink is EncodingSink<R, unknown> {

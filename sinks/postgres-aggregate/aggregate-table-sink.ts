@@ -3,10 +3,10 @@ import { mergeRowsById, type AggregateRow } from '../../src/aggregate/sql-rows.j
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
-import { SinkError, type Sink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { SinkError, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { poolHealth } from '../postgres/pool-health.js';
 import { pgClientConfig } from '../postgres/connection-string.js';
-import { applyBatchOnce, ensureLedger } from '../postgres/ledger.js';
+import { applyBatchesOnce, ensureLedger } from '../postgres/ledger.js';
 import { isTransientPgError } from '../postgres/pg-errors.js';
 import { listDailyShards } from '../postgres/retention.js';
 import { createIndexConcurrently, createTable, type DimensionIndex } from './tables.js';
@@ -33,6 +33,38 @@ export interface BatchRows {
   readonly counted: number;
 }
 
+type TableRows = readonly [table: string, rows: AggregateRow[]];
+
+/** A batch as the rows it adds, grouped by table: what waits in the sink's queue instead of its records. */
+export interface EncodedAggregateBatch {
+  readonly id: string;
+  readonly tables: readonly TableRows[];
+  readonly counted: number;
+}
+
+/** Rows per table, ids unique and sorted, tables in name order: concurrent writers lock in one order. */
+function inLockOrder(groups: Map<string, AggregateRow[]>): TableRows[] {
+  return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, mergeRowsById(rows)]);
+}
+
+function mergeTables(batches: readonly EncodedAggregateBatch[]): TableRows[] {
+  const groups = new Map<string, AggregateRow[]>();
+  for (const { tables } of batches) {
+    for (const [table, rows] of tables) {
+      let group = groups.get(table);
+      if (!group) groups.set(table, (group = []));
+      // A loop, not push(...rows): a batch's rows can outnumber the arguments a call may take.
+      for (const row of rows) group.push(row);
+    }
+  }
+  return inLockOrder(groups);
+}
+
+function firstOfEachId(batches: readonly EncodedAggregateBatch[]): EncodedAggregateBatch[] {
+  const seen = new Set<string>();
+  return batches.filter((b) => !seen.has(b.id) && seen.add(b.id));
+}
+
 export interface AggregateTableConfiguration<R> {
   readonly settings: AggregateTableSettings;
   readonly rowsFor: (records: readonly R[]) => BatchRows;
@@ -51,7 +83,7 @@ function isUndefinedTable(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === '42P01';
 }
 
-export class AggregateTableSink<R> implements Sink<R> {
+export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBatch> {
   readonly name: string;
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
@@ -122,8 +154,7 @@ export class AggregateTableSink<R> implements Sink<R> {
     return this.configuration!.settings.tableSharding ? `${base}_${utcDayStamp({ sec: row.timestampSec, nsec: 0 })}` : base;
   }
 
-  /** Rows per table, ids unique and sorted, tables in name order: concurrent writers lock in one order. */
-  private rowsByTable(rows: readonly AggregateRow[]): Array<[string, AggregateRow[]]> {
+  private rowsByTable(rows: readonly AggregateRow[]): TableRows[] {
     const groups = new Map<string, AggregateRow[]>();
     for (const row of rows) {
       const table = this.tableFor(row);
@@ -131,30 +162,59 @@ export class AggregateTableSink<R> implements Sink<R> {
       if (!group) groups.set(table, (group = []));
       group.push(row);
     }
-    return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, group]) => [table, mergeRowsById(group)]);
+    return inLockOrder(groups);
   }
 
-  async write(batch: SinkBatch<R>, signal: AbortSignal): Promise<WriteOutcome> {
+  /** Aggregates the batch into rows; pure, since the settings are read once from the pump's config. */
+  encode(batch: SinkBatch<R>): EncodedAggregateBatch {
+    this.configuration ??= this.options.configure();
+    const { rows, counted } = this.configuration.rowsFor(batch.records.map((r) => r.record));
+    return { id: batch.id, tables: this.rowsByTable(rows), counted };
+  }
+
+  write(batch: SinkBatch<R>, signal: AbortSignal): Promise<WriteOutcome> {
+    return this.writeEncoded(this.encode(batch), signal);
+  }
+
+  async writeEncoded(batch: EncodedAggregateBatch, signal: AbortSignal): Promise<WriteOutcome> {
+    return (await this.writeEncodedTogether([batch], signal))[0]!;
+  }
+
+  /**
+   * The batches' rows merged into one upsert per table, in one transaction with their ledger rows. Rows of
+   * the same bucket and dimension value in different batches become one row, so a backlog written
+   * together touches each row once instead of once per batch.
+   */
+  async writeEncodedTogether(batches: readonly EncodedAggregateBatch[], signal: AbortSignal): Promise<WriteOutcome[]> {
     const pool = this.pool;
     if (!pool || !this.configuration) throw new SinkError(this.name, 'write before open', true);
-    const { settings, rowsFor } = this.configuration;
-    const { rows, counted } = rowsFor(batch.records.map((r) => r.record));
-    if (rows.length === 0) return { written: 0, alreadyApplied: false, rejected: [] };
-    const tables = this.rowsByTable(rows);
+    const { batchSize } = this.configuration.settings;
+    const withRows = batches.filter((b) => b.tables.length > 0);
+    if (withRows.length === 0) return batches.map(() => ({ written: 0, alreadyApplied: false, rejected: [] }));
+    const ids = withRows.map((b) => b.id);
     try {
-      for (const [table] of tables) await this.ensureTable(table);
-      const applied = await applyBatchOnce(pool, this.name, batch.id, async (client) => {
-        for (const [table, tableRows] of tables) await upsertRows(client, table, tableRows, settings.batchSize);
+      for (const table of new Set(withRows.flatMap((b) => b.tables.map(([t]) => t)))) await this.ensureTable(table);
+      const fresh = await applyBatchesOnce(pool, this.name, [...new Set(ids)], async (client, applying) => {
+        const tables = mergeTables(firstOfEachId(withRows).filter((b) => applying.has(b.id)));
+        for (const [table, rows] of tables) await upsertRows(client, table, rows, batchSize);
       }, signal);
-      return { written: applied ? counted : 0, alreadyApplied: !applied, rejected: [] };
+      const counted = new Set<string>();
+      return batches.map((b) => {
+        if (b.tables.length === 0) return { written: 0, alreadyApplied: false, rejected: [] };
+        // The same batch twice in one group (a take-over raced its owner) is applied once.
+        const applied = fresh.has(b.id) && !counted.has(b.id);
+        counted.add(b.id);
+        return { written: applied ? b.counted : 0, alreadyApplied: !applied, rejected: [] };
+      });
     } catch (err) {
+      const what = `writing batch${ids.length > 1 ? 'es' : ''} ${ids.join(', ')}`;
       if (signal.aborted) throw new SinkError(this.name, `write cancelled: ${errorMessage(signal.reason ?? err)}`, true, { cause: err });
       if (isUndefinedTable(err)) {
         // Retention (or an operator) dropped a table this sink had ensured: ensure again on the retry.
         this.ensuredTables.clear();
-        throw new SinkError(this.name, `writing batch ${batch.id}: ${errorMessage(err)}`, true, { cause: err });
+        throw new SinkError(this.name, `${what}: ${errorMessage(err)}`, true, { cause: err });
       }
-      throw this.fail(err, `writing batch ${batch.id}`);
+      throw this.fail(err, what);
     }
   }
 

@@ -3,7 +3,7 @@ import { sqlStatement } from './sql.js';
 import { inTransaction, ROLL_BACK } from './transaction.js';
 
 const CREATE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'create-applied-batches');
-const RECORD_APPLIED_BATCH = sqlStatement(import.meta.url, 'record-applied-batch');
+const RECORD_APPLIED_BATCHES = sqlStatement(import.meta.url, 'record-applied-batches');
 const PRUNE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'prune-applied-batches');
 
 export async function ensureLedger(pool: Pool): Promise<void> {
@@ -16,19 +16,18 @@ export async function pruneLedger(pool: Pool, olderThanHours: number): Promise<n
 }
 
 /**
- * Runs `apply` in one transaction together with the batch's ledger row. Returns false, having written
- * nothing, when the ledger already holds the batch. An abort cancels the running statement on the server,
- * so a timed-out write cannot go on in the background and overlap the next one.
+ * Runs `apply` in one transaction together with the ledger rows of `batchIds`, giving it the ids the
+ * ledger did not hold yet; with none, nothing is written and the result is empty. An abort cancels the
+ * running statement on the server, so a timed-out write cannot go on in the background and overlap the next.
  */
-export async function applyBatchOnce(
+export async function applyBatchesOnce(
   pool: Pool,
   sink: string,
-  batchId: string,
-  apply: (client: PoolClient) => Promise<void>,
+  batchIds: readonly string[],
+  apply: (client: PoolClient, fresh: ReadonlySet<string>) => Promise<void>,
   signal: AbortSignal,
-): Promise<boolean> {
+): Promise<ReadonlySet<string>> {
   signal.throwIfAborted();
-  // An abort cancels the statement running on the server, so a timed-out write cannot go on behind our back.
   let cancel = () => {};
   const onAbort = () => cancel();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -37,13 +36,25 @@ export async function applyBatchOnce(
       cancel = () => {
         pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]).catch(() => {});
       };
-      const recorded = await client.query(RECORD_APPLIED_BATCH, [sink, batchId]);
-      if (recorded.rowCount === 0) return ROLL_BACK;
-      await apply(client);
-      return true;
+      const recorded = await client.query<{ batch_id: string }>(RECORD_APPLIED_BATCHES, [sink, [...batchIds].sort()]);
+      if (recorded.rows.length === 0) return ROLL_BACK;
+      const fresh = new Set(recorded.rows.map((r) => r.batch_id));
+      await apply(client, fresh);
+      return fresh;
     });
-    return outcome !== ROLL_BACK;
+    return outcome === ROLL_BACK ? new Set() : outcome;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** applyBatchesOnce for one batch: false, having written nothing, when the ledger already holds it. */
+export async function applyBatchOnce(
+  pool: Pool,
+  sink: string,
+  batchId: string,
+  apply: (client: PoolClient) => Promise<void>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  return (await applyBatchesOnce(pool, sink, [batchId], (client) => apply(client), signal)).size > 0;
 }

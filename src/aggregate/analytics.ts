@@ -1,7 +1,7 @@
 import { isGraphRecord, isMcpRecord, type AnalyticsRecord } from '../record/analytics-record.js';
 import { ZERO_TIME, type GoTime } from '../record/go-time.js';
 import { bucketKey, bucketStartSec } from './bucket.js';
-import { EMPTY_COUNTER, accumulate, accumulatorOf, addTo, labelled, latest, requestCounter, type Counter, type CounterAccumulator } from './counter.js';
+import { EMPTY_COUNTER, accumulate, accumulatorOf, addTo, latest, requestCounter, type Counter, type CounterAccumulator } from './counter.js';
 import {
   DIMENSION_ORDER, FLAT_DIMENSIONS, NESTED_DIMENSIONS, TOTAL_DIMENSION, TOTAL_VALUE,
   type Dimension, type DimensionEntry, type FlatDimension, type NestedDimension,
@@ -87,14 +87,14 @@ function addNetworkRecord(agg: MutableAggregate, record: AnalyticsRecord, option
   accumulate(agg.total, stats);
   if (record.api_id !== '' && !options.ignoredDimensions.has('apiid')) {
     const bytes = { ...EMPTY_COUNTER, lastTime: record.timestamp, bytesIn: network.bytes_in, bytesOut: network.bytes_out };
-    addTo(agg.flat.apiid, record.api_id, labelled(bytes, record.api_id, record.api_name));
+    addTo(agg.flat.apiid, record.api_id, bytes, record.api_id, record.api_name);
   }
 }
 
 function addNested(map: Map<string, Map<string, CounterAccumulator>>, outer: string, inner: string, counter: Counter): void {
   let counters = map.get(outer);
   if (!counters) map.set(outer, (counters = new Map()));
-  addTo(counters, inner, labelled(counter, inner, inner));
+  addTo(counters, inner, counter, inner, inner);
 }
 
 function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, options: AggregationOptions): void {
@@ -112,30 +112,30 @@ function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, option
   const { api_id: apiId, api_version: version, api_key: apiKey, oauth_id: oauthId, path } = record;
   const trackPath = options.trackAllPaths || record.track_path;
 
-  if (apiId !== '' && wanted('apiid')) addTo(flat.apiid, apiId, labelled(c, apiId, record.api_name));
+  if (apiId !== '' && wanted('apiid')) addTo(flat.apiid, apiId, c, apiId, record.api_name);
   if (c.errorTotal > 0 && wanted('errors')) {
     const code = String(record.response_code);
-    addTo(flat.errors, code, labelled(c, code, ''));
+    addTo(flat.errors, code, c, code, '');
   }
-  if (version !== '' && wanted('versions')) addTo(flat.versions, versionKey(apiId, version), labelled(c, version, version));
+  if (version !== '' && wanted('versions')) addTo(flat.versions, versionKey(apiId, version), c, version, version);
   if (apiKey !== '') {
-    if (wanted('apikeys')) addTo(flat.apikeys, apiKey, labelled(c, apiKey, record.alias));
+    if (wanted('apikeys')) addTo(flat.apikeys, apiKey, c, apiKey, record.alias);
     if (trackPath && wanted('keyendpoints')) addNested(nested.keyendpoints, apiKey, endpointHash(apiId, path), c);
   }
   if (oauthId !== '') {
-    if (wanted('oauthids')) addTo(flat.oauthids, oauthId, labelled(c, oauthId, ''));
+    if (wanted('oauthids')) addTo(flat.oauthids, oauthId, c, oauthId, '');
     if (trackPath && wanted('oauthendpoints')) addNested(nested.oauthendpoints, oauthId, endpointHash(apiId, path), c);
   }
   const iso = record.geo.country.iso_code;
-  if (iso !== '' && wanted('geo')) addTo(flat.geo, iso, labelled(c, iso, iso));
+  if (iso !== '' && wanted('geo')) addTo(flat.geo, iso, c, iso, iso);
   if (wanted('tags')) {
-    for (const tag of aggregatedTags(record, options.ignoreTagPrefixes)) addTo(flat.tags, tag, labelled(c, tag, tag));
+    for (const tag of aggregatedTags(record, options.ignoreTagPrefixes)) addTo(flat.tags, tag, c, tag, tag);
   }
   if (trackPath) {
-    if (wanted('endpoints')) addTo(flat.endpoints, endpointKey(path), labelled(c, path, path));
+    if (wanted('endpoints')) addTo(flat.endpoints, endpointKey(path), c, path, path);
     if (wanted('apiendpoints')) {
       const key = apiEndpointKey(apiId, version, path);
-      addTo(flat.apiendpoints, key, labelled(c, key, path));
+      addTo(flat.apiendpoints, key, c, key, path);
     }
   }
 }

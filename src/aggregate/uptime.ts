@@ -1,7 +1,7 @@
 import { ZERO_TIME, type GoTime } from '../record/go-time.js';
 import type { UptimeRecord } from '../record/uptime-record.js';
 import { HOURLY, bucketKey, bucketStartSec } from './bucket.js';
-import { EMPTY_COUNTER, accumulate, accumulatorOf, addTo, labelled, latest, requestCounter, type Counter, type CounterAccumulator } from './counter.js';
+import { EMPTY_COUNTER, accumulate, accumulatorOf, addTo, latest, requestCounter, type Counter, type CounterAccumulator } from './counter.js';
 import { TOTAL_DIMENSION, TOTAL_VALUE, type DimensionEntry } from './dimensions.js';
 
 /*
@@ -37,7 +37,7 @@ function addReport(agg: MutableUptimeAggregate, report: UptimeRecord): void {
     // A failed check with no response: the URL is listed, nothing is counted.
     const seen = { ...EMPTY_COUNTER, lastTime: report.timestamp };
     accumulate(agg.total, seen);
-    if (report.url !== '') addTo(agg.url, report.url, labelled(seen, report.url, ''));
+    if (report.url !== '') addTo(agg.url, report.url, seen, report.url, '');
     return;
   }
   const c = requestCounter({
@@ -49,10 +49,10 @@ function addReport(agg: MutableUptimeAggregate, report: UptimeRecord): void {
     mapsCode: mapsUptimeCode,
   });
   accumulate(agg.total, c);
-  if (report.url !== '') addTo(agg.url, report.url, labelled(c, report.url, ''));
+  if (report.url !== '') addTo(agg.url, report.url, c, report.url, '');
   if (c.errorTotal > 0) {
     const code = String(report.response_code);
-    addTo(agg.errors, code, labelled(c, code, ''));
+    addTo(agg.errors, code, c, code, '');
   }
 }
 

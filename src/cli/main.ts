@@ -163,6 +163,16 @@ async function main(): Promise<number> {
     const code = await runCommand(await COMMANDS.demo!(), { ...ctx, out: (text) => logger.info(text.trim()) }, demo);
     if (code !== 0) return code;
   }
+  // Listening before the worker loads: a stop asked for during start-up waits for the start, then stops
+  // cleanly, instead of killing a process that may already hold claimed batches.
+  const stopAsked = new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, 'signal received');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
   const { startWorker } = await import('../worker.js');
   let worker: Awaited<ReturnType<typeof startWorker>>;
   try {
@@ -172,14 +182,7 @@ async function main(): Promise<number> {
     process.stderr.write(`sluice: invalid configuration\n  ${err.message}\n`);
     return EXIT_CONFIG;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      logger.info({ signal }, 'signal received');
-      resolve();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
+  await stopAsked;
   await worker.stop();
   return 0;
 }

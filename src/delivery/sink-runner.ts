@@ -24,25 +24,19 @@ export type Delivery = { kind: 'written'; outcome: WriteOutcome } | { kind: 'que
 /** Moves a batch the sink keeps refusing to its durable retry queue; given the last error. */
 export type Escalation = (lastError: string) => Promise<void>;
 
-/** One attempt at writing a batch; the batch is already encoded when the sink encodes. */
-type BatchWrite = (signal: AbortSignal) => Promise<WriteOutcome>;
+/** What waits in the queue: the batch itself, or only its encoding when the sink encodes. */
+type QueuedContent<R> = { kind: 'records'; batch: SinkBatch<R> } | { kind: 'encoded'; encoded: unknown };
 
-interface QueuedBatch {
+interface QueuedBatch<R> {
   id: string;
-  write: BatchWrite;
+  content: QueuedContent<R>;
   escalate: Escalation | undefined;
   resolve: (delivery: Delivery) => void;
   reject: (err: Error) => void;
 }
 
-// Separate functions, so that the closure of an encoded batch does not share a scope that holds its records.
-function writeOf<R>(sink: Sink<R>, batch: SinkBatch<R>): BatchWrite {
-  return (signal) => sink.write(batch, signal);
-}
-
-function writeEncodedOf<R, E>(sink: EncodingSink<R, E>, encoded: E): BatchWrite {
-  return (signal) => sink.writeEncoded(encoded, signal);
-}
+/** Most batches one combined write takes: enough to fold a backlog's rows, small enough to retry cheaply. */
+const MAX_BATCHES_TOGETHER = 16;
 
 /**
  * Owns one sink: a bounded queue of batches, a few written at a time, transient failures retried with
@@ -51,7 +45,7 @@ function writeEncodedOf<R, E>(sink: EncodingSink<R, E>, encoded: E): BatchWrite 
  */
 export class SinkRunner<R> {
   /** Batches waiting for a write slot. */
-  private readonly pending: QueuedBatch[] = [];
+  private readonly pending: Array<QueuedBatch<R>> = [];
   private active = 0;
   private opened = false;
   private opening: Promise<void> | undefined;
@@ -87,37 +81,74 @@ export class SinkRunner<R> {
     if (this.stopping.signal.aborted) return Promise.reject(new ShutdownError(this.name));
     // A throw from encoding rejects this promise, like a failed write.
     return new Promise((resolve, reject) => {
-      this.pending.push({ id: batch.id, write: this.prepareWrite(batch), escalate, resolve, reject });
+      this.pending.push({ id: batch.id, content: this.contentOf(batch), escalate, resolve, reject });
       this.startWrites();
     });
   }
 
   /**
-   * Encodes now, while the batch is young, when the sink can. Encoding is pure, so a batch it fails on
-   * fails the same way every time: permanent.
+   * Encodes now, while the batch is young, when the sink can: the queue then holds the encoding, not the
+   * records. Encoding is pure, so a batch it fails on fails the same way every time: permanent.
    */
-  private prepareWrite(batch: SinkBatch<R>): BatchWrite {
-    const { sink } = this;
-    if (!isEncodingSink(sink)) return writeOf(sink, batch);
+  private contentOf(batch: SinkBatch<R>): QueuedContent<R> {
+    if (!isEncodingSink(this.sink)) return { kind: 'records', batch };
     try {
-      return writeEncodedOf(sink, sink.encode(batch));
+      return { kind: 'encoded', encoded: this.sink.encode(batch) };
     } catch (err) {
       if (err instanceof SinkError) throw err;
       throw new SinkError(this.name, `cannot encode batch ${batch.id}: ${errorMessage(err)}`, false, { cause: err });
     }
   }
 
+  private writeOnce({ content }: QueuedBatch<R>, signal: AbortSignal): Promise<WriteOutcome> {
+    if (content.kind === 'records') return this.sink.write(content.batch, signal);
+    return (this.sink as EncodingSink<R, unknown>).writeEncoded(content.encoded, signal);
+  }
+
   /** Two writes at a time let the database work on one batch while this process formats the next. */
   private startWrites(): void {
     while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
-      const next = this.pending.shift()!;
+      const group = this.pending.splice(0, this.canWriteTogether() ? MAX_BATCHES_TOGETHER : 1);
       this.active += 1;
-      this.writeUntilDone(next)
-        .then(next.resolve, next.reject)
-        .finally(() => {
-          this.active -= 1;
-          this.startWrites();
-        });
+      this.writeGroup(group).finally(() => {
+        this.active -= 1;
+        this.startWrites();
+      });
+    }
+  }
+
+  private canWriteTogether(): boolean {
+    return isEncodingSink(this.sink) && typeof this.sink.writeEncodedTogether === 'function';
+  }
+
+  /**
+   * Batches that queued up behind a write go together when the sink can take them so; if that fails for
+   * any reason, each goes alone, with its own retries, escalation and dead letters.
+   */
+  private async writeGroup(group: Array<QueuedBatch<R>>): Promise<void> {
+    if (group.length > 1 && (await this.writeTogether(group))) return;
+    for (const queued of group) await this.writeUntilDone(queued).then(queued.resolve, queued.reject);
+  }
+
+  private async writeTogether(group: Array<QueuedBatch<R>>): Promise<boolean> {
+    const sink = this.sink as EncodingSink<R, unknown>;
+    const encoded = group.map(({ content }) => (content.kind === 'encoded' ? content.encoded : undefined));
+    const started = process.hrtime.bigint();
+    try {
+      if (this.stopping.signal.aborted) return false;
+      await this.openOnce();
+      const outcomes = await sink.writeEncodedTogether!(encoded, this.writeSignal());
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      group.forEach((queued, i) => {
+        this.opts.metrics.observeWrite(this.name, seconds, outcomes[i]!);
+        queued.resolve({ kind: 'written', outcome: outcomes[i]! });
+      });
+      this.lastProgressAt = Date.now();
+      this.healthy = true;
+      return true;
+    } catch (err) {
+      this.opts.logger.warn({ sink: this.name, batches: group.length, err: errorMessage(err) }, 'combined write failed; writing its batches one by one');
+      return false;
     }
   }
 
@@ -154,13 +185,14 @@ export class SinkRunner<R> {
     return t > 0 ? AbortSignal.any([this.cancelling.signal, AbortSignal.timeout(t * 1000)]) : this.cancelling.signal;
   }
 
-  private async writeUntilDone({ id, write, escalate }: QueuedBatch): Promise<Delivery> {
+  private async writeUntilDone(queued: QueuedBatch<R>): Promise<Delivery> {
+    const { id, escalate } = queued;
     for (let attempt = 0; ; attempt++) {
       if (this.stopping.signal.aborted) throw new ShutdownError(this.name);
       const started = process.hrtime.bigint();
       try {
         await this.openOnce();
-        const outcome = await write(this.writeSignal());
+        const outcome = await this.writeOnce(queued, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.lastProgressAt = Date.now();
         this.healthy = true;

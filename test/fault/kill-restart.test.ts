@@ -36,7 +36,8 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
 
   it(`holds all ${RECORDS} records exactly once after ${KILLS} kills`, { timeout: 150_000 }, async () => {
     await pushRoundRobin(redis, msgpackKeys(prefix), distinctRecords('kill', RECORDS));
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), extra: { purge_chunk: 200 }, sluice: { lease_seconds: 1.5 } }));
+    const port = await freePort();
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port, extra: { purge_chunk: 200 }, sluice: { lease_seconds: 1.5 } }));
     const killedAt: number[] = [];
     for (let i = 0; i < KILLS; i++) {
       const before = await rowCount();
@@ -52,6 +53,8 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
     const final = startSluice(['--conf', config]);
     try {
       await waitFor(async () => (await rowCount()) >= RECORDS && (await leftoverKeys(redis, prefix)).length === 0, 60_000, 'every record delivered');
+      // The last kill may land after the final rows: the restart must still be up before it is stopped.
+      await waitFor(() => fetch(`http://127.0.0.1:${port}/live`).then((r) => r.ok, () => false), 20_000, 'the restarted worker to be live');
     } catch (err) {
       console.log(final.output.filter((l) => !l.includes('"level":20')).slice(-15).join('\n'));
       console.log(await leftoverKeys(redis, prefix), await rowCount());

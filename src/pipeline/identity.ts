@@ -31,3 +31,11 @@ export function recordIds(elements: readonly Uint8Array[]): string[] {
     return hash('sha256', `${digest}${occurrence}`).slice(0, ID_HEX_LENGTH);
   });
 }
+
+/**
+ * A batch id of its own for dead letters replayed into a sink's retry queue. It must differ from every
+ * earlier id: the batch the letters came from is in the sink's ledger, with the letters left out.
+ */
+export function replayBatchId(letterIds: readonly string[], at: Date): string {
+  return hash('sha256', `replay:${at.toISOString()}:${letterIds.join(',')}`).slice(0, ID_HEX_LENGTH);
+}

@@ -111,6 +111,9 @@ export class Pipeline {
     this.retryWorkers = this.routes.flatMap((route) => (route.retry ? [{ route, retry: route.retry }] : [])).map(({ route, retry }) => {
       const worker = startRetryWorker(connection, retry, (job) => this.retryJob(route, job, encodingOf));
       worker.on('error', (err) => this.parts.logger.warn({ sink: route.runner.name, err: err.message }, 'retry queue worker error'));
+      worker.on('failed', (job, err) => this.parts.logger.warn({
+        sink: route.runner.name, batch: job?.data.batchId, attempt: job?.attemptsMade, of: job?.opts.attempts, err: err.message,
+      }, 'retried batch failed'));
       return worker;
     });
   }
@@ -294,7 +297,10 @@ export class Pipeline {
     });
   }
 
-  /** A batch from a sink's retry queue: decoded again from its raw elements and written to that sink only. */
+  /**
+   * A batch from a sink's retry queue: decoded again from its raw elements and written to that sink only,
+   * under the job's batch id (a replay of dead letters carries a fresh one, see `sluice dlq replay`).
+   */
   private async retryJob(route: SinkRoute, job: Job<RetryJobData>, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
     const { data } = job;
     const decoded = decodeBatch<unknown>(data.elements.map((b64) => Buffer.from(b64, 'base64')), encodingOf.get(data.sourceKey) ?? data.encoding, data.sourceKey);
@@ -305,14 +311,14 @@ export class Pipeline {
     try {
       // The store may have come back before the runner reopened the sink: a write before open finds no tables.
       await route.runner.openOnce();
-      outcome = await route.runner.sink.write({ id: decoded.id, records }, AbortSignal.timeout(timeout));
+      outcome = await route.runner.sink.write({ id: data.batchId, records }, AbortSignal.timeout(timeout));
     } catch (err) {
       if (err instanceof SinkError && !err.transient) throw new UnrecoverableError(err.message);
       throw err;
     }
     this.parts.metrics.observeWrite(route.runner.name, 0, outcome);
     await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, decoded.rawById));
-    this.parts.logger.info({ sink: route.runner.name, batch: decoded.id, attempt: job.attemptsMade + 1 }, 'retried batch written');
+    this.parts.logger.info({ sink: route.runner.name, batch: data.batchId, attempt: job.attemptsMade + 1 }, 'retried batch written');
   }
 
   private lettersOf(delivery: Delivery, sink: string, key: SourceKey, raw: Map<string, Buffer>): DeadLetter[] {

@@ -2,8 +2,9 @@ import type { Job } from 'bullmq';
 import { DeadLetters, type DeadLetter, type DeadLetterKind } from '../../delivery/dead-letters.js';
 import type { RetryJobData, RetryQueue } from '../../delivery/retry-queue.js';
 import type { RedisClient } from '../../source/redis-connection.js';
+import { replayBatchId } from '../../pipeline/identity.js';
 import {
-  closeQueues, closeRedis, connectRedis, parseDuration, retryQueues, table, UsageError, type CommandContext,
+  closeQueues, closeRedis, connectRedis, parseDuration, retryQueues, sourceKeysOf, table, UsageError, type CommandContext,
 } from './common.js';
 
 /**
@@ -57,18 +58,59 @@ async function list(redis: RedisClient, queues: RetryQueue[], ctx: CommandContex
   ctx.out(`${entries.length} dead letter(s)\n`);
 }
 
+/** At most this many letters per replayed batch, as many as one claim takes by default. */
+const REPLAY_BATCH = 1000;
+
 /**
- * A letter goes back to the end of its gateway list, so the worker claims, decodes and writes it as any
- * other element (a letter fixed in place is delivered); it leaves the hash only once it is back in the
- * list. An exhausted batch is retried in its queue with a fresh set of attempts.
+ * Letters a sink refused go to that sink's retry queue, in batches with fresh ids, so the sinks that took
+ * them are not written twice. They leave the hash once queued; a letter the sink refuses again comes back.
+ */
+async function replayIntoSinks(letters: DeadLetters, refused: readonly DeadLetter[], queues: readonly RetryQueue[], ctx: CommandContext): Promise<number> {
+  const encodingOf = new Map(sourceKeysOf(ctx.config).map((k) => [k.name, k.encoding]));
+  const groups = new Map<string, DeadLetter[]>();
+  for (const letter of refused) {
+    const key = `${letter.sink}\n${letter.sourceKey}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = []));
+    group.push(letter);
+  }
+  let replayed = 0;
+  for (const group of groups.values()) {
+    const { sink, sourceKey } = group[0]!;
+    const queue = queues.find((q) => q.sink === sink);
+    if (!queue) {
+      ctx.out(`${group.length} letter(s) of sink ${sink} kept: no such sink is configured\n`);
+      continue;
+    }
+    for (let start = 0; start < group.length; start += REPLAY_BATCH) {
+      const batch = group.slice(start, start + REPLAY_BATCH);
+      const ids = batch.map((l) => l.id);
+      await queue.add({
+        sink: queue.sink, batchId: replayBatchId(ids, new Date()), sourceKey, encoding: encodingOf.get(sourceKey) ?? 'msgpack',
+        elements: batch.map((l) => l.b64), firstError: `replayed dead letters; first refusal: ${batch[0]!.reason}`,
+      });
+      await letters.remove(ids);
+      replayed += batch.length;
+    }
+  }
+  return replayed;
+}
+
+/**
+ * A letter that never decoded goes back to the end of its gateway list, so the worker claims, decodes and
+ * writes it as any other element (a letter fixed in place is delivered); a letter a sink refused goes to
+ * that sink alone (replayIntoSinks). A letter leaves the hash only once it is back in a list or queue. An
+ * exhausted batch is retried in its queue with a fresh set of attempts.
  */
 async function replay(redis: RedisClient, queues: RetryQueue[], ctx: CommandContext): Promise<void> {
   const letters = new DeadLetters(redis, ctx.config.sluice.dead_letter_key);
   const selected = await selectedLetters(letters, ctx);
-  for (const letter of selected) {
+  const undecoded = selected.filter((l) => l.sink === undefined);
+  for (const letter of undecoded) {
     await redis.rpush(letter.sourceKey, Buffer.from(letter.b64, 'base64'));
     await letters.remove([letter.id]);
   }
+  const intoSinks = await replayIntoSinks(letters, selected.filter((l) => l.sink !== undefined), queues, ctx);
   let batches = 0;
   for (const queue of queues) {
     for (const job of await selectedBatches(queue, ctx)) {
@@ -77,7 +119,8 @@ async function replay(redis: RedisClient, queues: RetryQueue[], ctx: CommandCont
     }
   }
   const found = selected.length + batches;
-  ctx.out(`replayed ${selected.length} letter(s) onto their gateway lists and ${batches} exhausted batch(es) into their retry queues\n`);
+  ctx.out(`replayed ${undecoded.length} letter(s) onto their gateway lists, ${intoSinks} into the retry queues of the sinks that refused them, `
+    + `and ${batches} exhausted batch(es) into their retry queues\n`);
   if (ctx.ids.length > found) ctx.out(`${ctx.ids.length - found} id(s) not found\n`);
 }
 

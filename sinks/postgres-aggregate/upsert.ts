@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { timeToIsoMicros } from '../../src/record/go-time.js';
-import { CODE_COLUMNS, codeColumnCounts, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { CODE_COLUMNS, codeColumnIndex, type AggregateRow } from '../../src/aggregate/sql-rows.js';
 import { UPSERT_ROWS, withIdentifiers } from './statements.js';
 
 /** PostgreSQL text cannot hold NUL; a path or tag carrying one would otherwise fail the whole batch. */
@@ -8,10 +8,21 @@ function pgText(value: string): string {
   return value.includes('\0') ? value.replaceAll('\0', '') : value;
 }
 
+/** The code_* columns' arrays, in CODE_COLUMNS order: a row counts only the codes its error map holds. */
+function codeColumnArrays(rows: readonly AggregateRow[]): number[][] {
+  const arrays = CODE_COLUMNS.map(() => new Array<number>(rows.length).fill(0));
+  rows.forEach((row, i) => {
+    for (const [code, count] of row.counter.errorMap) {
+      const column = codeColumnIndex(code);
+      if (column >= 0) arrays[column]![i]! += count;
+    }
+  });
+  return arrays;
+}
+
 /** The rows as the statement's array parameters, column by column, in its $1…$46 order. */
 function columnArrays(rows: readonly AggregateRow[]): unknown[][] {
   const scalar = (pick: (row: AggregateRow) => unknown) => rows.map(pick);
-  const codes = rows.map((row) => codeColumnCounts(row.counter.errorMap));
   return [
     scalar((r) => r.id),
     scalar((r) => r.counter.hits),
@@ -38,7 +49,7 @@ function columnArrays(rows: readonly AggregateRow[]): unknown[][] {
     scalar((r) => pgText(r.orgId)),
     scalar((r) => pgText(r.dimension)),
     scalar((r) => pgText(r.dimensionValue)),
-    ...CODE_COLUMNS.map((column) => codes.map((c) => c[column])),
+    ...codeColumnArrays(rows),
   ];
 }
 

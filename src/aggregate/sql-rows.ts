@@ -25,27 +25,15 @@ export const CODE_COLUMNS = [
 ] as const;
 export type CodeColumn = (typeof CODE_COLUMNS)[number];
 
-const CODE_COLUMN_SET: ReadonlySet<string> = new Set(CODE_COLUMNS);
-
-function zeroCounts(): Record<CodeColumn, number> {
-  return Object.fromEntries(CODE_COLUMNS.map((c) => [c, 0])) as Record<CodeColumn, number>;
-}
-
-const NO_CODES: Readonly<Record<CodeColumn, number>> = Object.freeze(zeroCounts());
+const COLUMN_INDEX: ReadonlyMap<string, number> = new Map(CODE_COLUMNS.map((c, i) => [c, i]));
 
 /**
- * Tyk's ProcessStatusCodes: a code with its own column goes there; any other goes into its class column
- * (`451` into `4x`), summed; a code whose class has no column (`666`) is dropped.
+ * Tyk's ProcessStatusCodes for one code: a code with its own column goes there; any other goes into its
+ * class column (`451` into `4x`); a code whose class has no column (`666`) is dropped. The index is into
+ * CODE_COLUMNS, -1 for dropped.
  */
-export function codeColumnCounts(errorMap: ReadonlyMap<string, number>): Readonly<Record<CodeColumn, number>> {
-  // Most rows count no errors; sharing one zero record spares a 21-key object per row.
-  if (errorMap.size === 0) return NO_CODES;
-  const counts = zeroCounts();
-  for (const [code, count] of errorMap) {
-    const column = CODE_COLUMN_SET.has(code) ? code : `${code[0]}x`;
-    if (CODE_COLUMN_SET.has(column)) counts[column as CodeColumn] += count;
-  }
-  return counts;
+export function codeColumnIndex(code: string): number {
+  return COLUMN_INDEX.get(code) ?? COLUMN_INDEX.get(`${code[0]}x`) ?? -1;
 }
 
 export function rowId(bucketStartSec: number, orgId: string, dimension: string, value: string): string {

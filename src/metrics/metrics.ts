@@ -14,7 +14,7 @@ export interface SinkMetrics {
 export class Metrics implements SinkMetrics {
   readonly registry = new Registry();
 
-  readonly claimed = new Counter({ name: 'sluice_records_claimed_total', help: 'Elements claimed from gateway lists.', labelNames: ['key'], registers: [this.registry] });
+  readonly claimed = new Counter({ name: 'sluice_records_claimed_total', help: 'Elements picked up for delivery: claimed from gateway lists, or taken over from a worker whose lease expired (those also count in sluice_records_redelivered_total).', labelNames: ['key'], registers: [this.registry] });
   readonly redelivered = new Counter({ name: 'sluice_records_redelivered_total', help: 'Elements taken over from workers whose lease expired.', labelNames: ['key'], registers: [this.registry] });
   readonly decoded = new Counter({ name: 'sluice_records_decoded_total', help: 'Elements decoded into records.', labelNames: ['key'], registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'sluice_records_dead_lettered_total', help: 'Records moved to the dead letters.', labelNames: ['kind', 'sink'], registers: [this.registry] });

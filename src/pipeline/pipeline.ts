@@ -71,6 +71,8 @@ export interface PipelineParts {
 export class Pipeline {
   private readonly claiming = new AbortController();
   private readonly held = new Set<ClaimedBatch>();
+  /** Batches whose ack has been sent: a renewal that finds them gone raced the ack, not another worker. */
+  private readonly acking = new WeakSet<ClaimedBatch>();
   private readonly handlers = new Set<Promise<void>>();
   private inflightBytes = 0;
   /** Slots reserved by claims sent to Redis and not yet answered. */
@@ -214,8 +216,9 @@ export class Pipeline {
       await sleep(interval, this.claiming.signal.aborted ? undefined : this.claiming.signal);
       for (const batch of [...this.held]) {
         try {
-          // A batch acknowledged while this round ran is gone from the index too; only a held one was lost.
-          if (!(await claims.renew(batch)) && this.held.has(batch)) logger.warn({ inflight: batch.inflightKey }, 'lease lost; another worker has taken this batch over');
+          // A batch whose ack was sent while this round ran is gone from the index too: not a lost lease.
+          const renewed = await claims.renew(batch);
+          if (!renewed && this.held.has(batch) && !this.acking.has(batch)) logger.warn({ inflight: batch.inflightKey }, 'lease lost; another worker has taken this batch over');
         } catch (err) {
           logger.warn({ inflight: batch.inflightKey, err: errorMessage(err) }, 'lease renewal failed');
         }
@@ -286,6 +289,7 @@ export class Pipeline {
       if (!(interrupted.reason instanceof ShutdownError)) throw interrupted.reason;
       return;
     }
+    this.acking.add(batch);
     await this.untilStored(() => this.parts.claims.ack(batch), 'ack');
     this.parts.logger.debug({ key: key.name, batch: id, elements: batch.elements.length, redelivered: batch.redelivered }, 'batch delivered');
   }

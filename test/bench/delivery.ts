@@ -25,7 +25,7 @@
  * (200000, part b), BENCH_RUNS (3, part b), BENCH_RETRY_SINKS ("sql,discard"), BENCH_PARTS ("memory,retry").
  */
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { startTcpProxy } from '../harness/tcp-proxy.js';
 import { Redis } from 'ioredis';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
@@ -96,57 +96,6 @@ async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // (a) peak RSS while a backlog drains into a throttled sink
 
-interface ThrottledProxy {
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-/**
- * Forwards connections to `targetPort`; client→server bytes of all connections together leave at no more
- * than `bytesPerSecond` (the client is paused while a chunk waits for its slot). Server→client is not limited.
- */
-async function startThrottledProxy(targetPort: number, bytesPerSecond: number): Promise<ThrottledProxy> {
-  const open = new Set<Socket>();
-  let nextSlot = 0;
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      open.add(s);
-      s.once('close', () => open.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.on('data', (chunk: Buffer) => {
-      const now = performance.now();
-      const at = Math.max(now, nextSlot);
-      nextSlot = at + (chunk.length / bytesPerSecond) * 1000;
-      if (at - now < 1) {
-        upstream.write(chunk);
-        return;
-      }
-      client.pause();
-      setTimeout(() => {
-        upstream.write(chunk);
-        client.resume();
-      }, at - now);
-    });
-    client.once('end', () => upstream.end());
-    upstream.pipe(client);
-    client.once('close', () => upstream.destroy());
-    upstream.once('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    port: (server.address() as { port: number }).port,
-    close: () => {
-      for (const s of open) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 async function backlogMemory(redis: Redis) {
   log(`(a) generating a backlog of ${BACKLOG} records`);
   const elements = makeElements(BACKLOG, 1);
@@ -156,7 +105,7 @@ async function backlogMemory(redis: Redis) {
   const wireBytes = rows.finish().text.length / sample.length + COPY_DATA_HEADER;
   const bytesPerSecond = Math.round(SINK_RATE * wireBytes);
   const db = await freshDatabase('bench_backlog');
-  const proxy = await startThrottledProxy(Number(new URL(db.url).port || 5432), bytesPerSecond);
+  const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432), { bytesPerSecond });
   const throttledUrl = new URL(db.url);
   throttledUrl.port = String(proxy.port);
   const prefix = uniquePrefix(`bench-backlog-${process.pid}`);

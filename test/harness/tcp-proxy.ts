@@ -9,9 +9,39 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+export interface TcpProxyOptions {
+  targetHost?: string;
+  /**
+   * Client→server bytes of all connections together leave at no more than this (the client is paused
+   * while a chunk waits for its slot); server→client is not limited. Unlimited when absent.
+   */
+  bytesPerSecond?: number;
+}
+
+/** Forwards client→server bytes, at most `bytesPerSecond` of them across all connections. */
+function throttled(client: Socket, upstream: Socket, bytesPerSecond: number, slots: { next: number }): void {
+  client.on('data', (chunk: Buffer) => {
+    const now = performance.now();
+    const at = Math.max(now, slots.next);
+    slots.next = at + (chunk.length / bytesPerSecond) * 1000;
+    if (at - now < 1) {
+      upstream.write(chunk);
+      return;
+    }
+    client.pause();
+    setTimeout(() => {
+      upstream.write(chunk);
+      client.resume();
+    }, at - now);
+  });
+  client.once('end', () => upstream.end());
+}
+
 /** Listens on a free loopback port and forwards every connection to `targetHost:targetPort`. */
-export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, options: TcpProxyOptions = {}): Promise<TcpProxy> {
+  const { targetHost = '127.0.0.1', bytesPerSecond } = options;
   const open = new Set<Socket>();
+  const slots = { next: 0 };
   let cut = false;
   const track = (socket: Socket) => {
     open.add(socket);
@@ -27,7 +57,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     }
     const upstream = connect(targetPort, targetHost);
     track(upstream);
-    client.pipe(upstream);
+    if (bytesPerSecond === undefined) client.pipe(upstream);
+    else throttled(client, upstream, bytesPerSecond, slots);
     upstream.pipe(client);
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());

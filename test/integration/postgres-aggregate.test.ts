@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PumpConfig, PumpConfiguration } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
@@ -7,7 +7,7 @@ import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js'
 import { dropExpiredShards } from '../../sinks/postgres/retention.js';
 import { SinkError, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { sinkDatabase } from '../harness/sink-database.js';
 
 /* sql_aggregate against a real PostgreSQL: the cases of reference §9.6, redelivery, size and retention. */
 
@@ -25,22 +25,22 @@ const BASE: AnalyticsRecord = {
 BASE.geo = { ...BASE.geo, country: { iso_code: '' } };
 const record = (overrides: Partial<AnalyticsRecord>): AnalyticsRecord => ({ ...BASE, ...overrides });
 
-let db: TestDatabase;
+const database = sinkDatabase('agg');
+const tables = () => database.tables();
 const logger = createLogger({ level: 'silent' });
-const openSinks: Sink<AnalyticsRecord>[] = [];
 let batchSeq = 0;
 
 function pump(meta: Record<string, unknown>): PumpConfig {
   return {
     name: 'SQLAGG', type: 'sql_aggregate', timeout: 0, omit_detailed_recording: false, max_record_size: 0, ignore_fields: [],
     filters: { org_ids: [], api_ids: [], response_codes: [], skip_org_ids: [], skip_api_ids: [], skip_response_codes: [] },
-    meta: { type: 'postgres', connection_string: db.url, ...meta },
+    meta: { type: 'postgres', connection_string: database.db.url, ...meta },
   };
 }
 
 async function openSink(meta: Record<string, unknown> = {}): Promise<Sink<AnalyticsRecord>> {
   const sink = createSqlAggregateSink(pump(meta), { logger, config: {} as PumpConfiguration });
-  openSinks.push(sink);
+  database.opened(sink);
   await sink.open(new AbortController().signal);
   return sink;
 }
@@ -53,41 +53,22 @@ const write = (sink: Sink<AnalyticsRecord>, b: SinkBatch<AnalyticsRecord>) => si
 
 type Row = Record<string, any>;
 async function rows(table = 'tyk_aggregated'): Promise<Row[]> {
-  const result = await db.pool.query(`SELECT * FROM ${table} ORDER BY dimension DESC, dimension_value`);
+  const result = await database.db.pool.query(`SELECT * FROM ${table} ORDER BY dimension DESC, dimension_value`);
   return result.rows;
 }
 const totalRow = (all: Row[]) => all.find((r) => r.dimension === '' && r.dimension_value === 'total')!;
 
-async function tables(): Promise<string[]> {
-  const result = await db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'tyk_%' ORDER BY 1`);
-  return result.rows.map((r) => r.tablename);
-}
-
 async function indexes(table: string): Promise<string[]> {
-  const result = await db.pool.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname LIKE '%idx%'`, [table]);
+  const result = await database.db.pool.query(`SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname LIKE '%idx%'`, [table]);
   return result.rows.map((r) => r.indexname);
 }
-
-beforeAll(async () => {
-  db = await freshDatabase('agg');
-});
-
-beforeEach(async () => {
-  await Promise.all(openSinks.splice(0).map((s) => s.close()));
-  await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-});
-
-afterAll(async () => {
-  await Promise.all(openSinks.map((s) => s.close()));
-  await db.drop();
-});
 
 describe('open (TestSQLAggregateInit)', () => {
   it('creates tyk_aggregated and the index tyk_aggregated_idx_dimension', async () => {
     const sink = await openSink();
     await sink.close();
     expect(await tables()).toEqual(['tyk_aggregated']);
-    const def = await db.pool.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'tyk_aggregated_idx_dimension'`);
+    const def = await database.db.pool.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'tyk_aggregated_idx_dimension'`);
     expect(def.rows[0].indexdef).toContain('(dimension, "timestamp", org_id, dimension_value)');
   });
 
@@ -253,7 +234,7 @@ describe('exactly once and size', () => {
     const alone = await openSink();
     for (const b of batches) await write(alone, b);
     const expected = byValue(await rows());
-    await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    await database.db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
     const together = (await openSink()) as EncodingSink<AnalyticsRecord, unknown>;
     await write(together, batches[1]!);
     const outcomes = await together.writeEncodedTogether!(batches.map((b) => together.encode(b)), new AbortController().signal);
@@ -273,9 +254,9 @@ describe('exactly once and size', () => {
     const sink = await openSink({ batch_size: 100_000 });
     const records = Array.from({ length: 5000 }, (_, i) => record({ api_id: `api-${i}` }));
     await write(sink, batch(records));
-    const count = await db.pool.query(`SELECT count(*)::int AS n FROM tyk_aggregated`);
+    const count = await database.db.pool.query(`SELECT count(*)::int AS n FROM tyk_aggregated`);
     expect(count.rows[0].n).toBe(5001);
-    expect(Number(totalRow(await db.pool.query(`SELECT * FROM tyk_aggregated WHERE dimension = ''`).then((r) => r.rows)).counter_hits)).toBe(5000);
+    expect(Number(totalRow(await database.db.pool.query(`SELECT * FROM tyk_aggregated WHERE dimension = ''`).then((r) => r.rows)).counter_hits)).toBe(5000);
   });
 
   it('graph, MCP and org-less records are skipped and not counted as written', async () => {
@@ -289,16 +270,16 @@ describe('exactly once and size', () => {
 describe('retention (capping)', () => {
   it('drops only daily shards older than the retention, and returns their names', async () => {
     for (const name of ['tyk_aggregated', 'tyk_aggregated_20240601', 'tyk_aggregated_20240602', 'tyk_aggregated_20240603', 'tyk_aggregated_20240610', 'tyk_aggregated_20249999', 'tyk_aggregated_x_20240101', 'tyk_analytics_20240101']) {
-      await db.pool.query(`CREATE TABLE ${name} (id text)`);
+      await database.db.pool.query(`CREATE TABLE ${name} (id text)`);
     }
-    const dropped = await dropExpiredShards(db.pool, 'tyk_aggregated', 7, new Date('2024-06-10T15:00:00Z'));
+    const dropped = await dropExpiredShards(database.db.pool, 'tyk_aggregated', 7, new Date('2024-06-10T15:00:00Z'));
     expect(dropped).toEqual(['tyk_aggregated_20240601', 'tyk_aggregated_20240602']);
     expect(await tables()).toEqual(['tyk_aggregated', 'tyk_aggregated_20240603', 'tyk_aggregated_20240610', 'tyk_aggregated_20249999', 'tyk_aggregated_x_20240101', 'tyk_analytics_20240101']);
-    expect(await dropExpiredShards(db.pool, 'tyk_aggregated', 0, new Date('2024-06-10T15:00:00Z'))).toEqual([]);
+    expect(await dropExpiredShards(database.db.pool, 'tyk_aggregated', 0, new Date('2024-06-10T15:00:00Z'))).toEqual([]);
   });
 
   it('migrate_sharded_tables ensures the index on existing shards at open', async () => {
-    await db.pool.query(`CREATE TABLE tyk_aggregated_20240301 (id text, dimension text, "timestamp" bigint, org_id text, dimension_value text)`);
+    await database.db.pool.query(`CREATE TABLE tyk_aggregated_20240301 (id text, dimension text, "timestamp" bigint, org_id text, dimension_value text)`);
     const sink = await openSink({ table_sharding: true, migrate_sharded_tables: true });
     await sink.close();
     expect(await indexes('tyk_aggregated_20240301')).toEqual(['tyk_aggregated_20240301_idx_dimension']);

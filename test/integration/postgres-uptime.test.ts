@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PumpConfiguration, UptimePumpConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { UptimeRecord } from '../../src/record/uptime-record.js';
 import { createSqlUptimeSink } from '../../sinks/uptime/postgres/index.js';
 import { SinkError, type Sink, type SinkBatch } from '../../sinks/sink.js';
 import { uptimeMsgpackFixtures } from '../harness/fixtures.js';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { sinkDatabase } from '../harness/sink-database.js';
 
 /* The SQL uptime sink against a real PostgreSQL: the uptime cases of reference §9.6, W18 and redelivery. */
 
@@ -17,18 +17,18 @@ const BASE: UptimeRecord = {
 };
 const report = (overrides: Partial<UptimeRecord>): UptimeRecord => ({ ...BASE, ...overrides });
 
-let db: TestDatabase;
+const database = sinkDatabase('uptime');
+const tables = () => database.tables();
 const logger = createLogger({ level: 'silent' });
-const openSinks: Sink<UptimeRecord>[] = [];
 let batchSeq = 0;
 
 function uptimeConfig(overrides: Record<string, unknown>): UptimePumpConfig {
-  return { uptime_type: 'sql', type: 'postgres', connection_string: db.url, ...overrides };
+  return { uptime_type: 'sql', type: 'postgres', connection_string: database.db.url, ...overrides };
 }
 
 async function openSink(overrides: Record<string, unknown> = {}): Promise<Sink<UptimeRecord>> {
   const sink = createSqlUptimeSink(uptimeConfig(overrides), { logger, config: {} as PumpConfiguration });
-  openSinks.push(sink);
+  database.opened(sink);
   await sink.open(new AbortController().signal);
   return sink;
 }
@@ -40,34 +40,15 @@ const write = (sink: Sink<UptimeRecord>, b: SinkBatch<UptimeRecord>) => sink.wri
 
 type Row = Record<string, any>;
 async function rows(table = 'tyk_uptime_analytics'): Promise<Row[]> {
-  return (await db.pool.query(`SELECT * FROM ${table} ORDER BY "timestamp", dimension DESC, dimension_value`)).rows;
+  return (await database.db.pool.query(`SELECT * FROM ${table} ORDER BY "timestamp", dimension DESC, dimension_value`)).rows;
 }
-
-async function tables(): Promise<string[]> {
-  const result = await db.pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'tyk_%' ORDER BY 1`);
-  return result.rows.map((r) => r.tablename);
-}
-
-beforeAll(async () => {
-  db = await freshDatabase('uptime');
-});
-
-beforeEach(async () => {
-  await Promise.all(openSinks.splice(0).map((s) => s.close()));
-  await db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-});
-
-afterAll(async () => {
-  await Promise.all(openSinks.map((s) => s.close()));
-  await db.drop();
-});
 
 describe('SQL uptime sink', () => {
   it('open creates tyk_uptime_analytics with its dimension index', async () => {
     const sink = await openSink();
     await sink.close();
     expect(await tables()).toEqual(['tyk_uptime_analytics']);
-    const def = await db.pool.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'tyk_uptime_analytics' AND indexname LIKE '%idx%'`);
+    const def = await database.db.pool.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'tyk_uptime_analytics' AND indexname LIKE '%idx%'`);
     expect(def.rows[0].indexdef).toContain('("timestamp", org_id, dimension, dimension_value)');
   });
 

@@ -20,36 +20,46 @@ function codeColumnArrays(rows: readonly AggregateRow[]): number[][] {
   return arrays;
 }
 
+/**
+ * A numeric column as an array literal. node-postgres quotes and escapes every element of an array
+ * parameter, two regular-expression replaces per value, which for numbers (30 of the 46 columns) buys
+ * nothing: a number's text never holds a quote, a backslash, a comma or a brace.
+ */
+function numberArray(values: readonly number[]): string {
+  return `{${values.join(',')}}`;
+}
+
 /** The rows as the statement's array parameters, column by column, in its $1…$46 order. */
-function columnArrays(rows: readonly AggregateRow[]): unknown[][] {
-  const scalar = (pick: (row: AggregateRow) => unknown) => rows.map(pick);
+function columnArrays(rows: readonly AggregateRow[]): unknown[] {
+  const scalar = (pick: (row: AggregateRow) => string) => rows.map(pick);
+  const numbers = (pick: (row: AggregateRow) => number) => numberArray(rows.map(pick));
   return [
     scalar((r) => r.id),
-    scalar((r) => r.counter.hits),
-    scalar((r) => r.counter.success),
-    scalar((r) => r.counter.errorTotal),
-    scalar((r) => r.counter.requestTime),
-    scalar((r) => r.counter.totalRequestTime),
+    numbers((r) => r.counter.hits),
+    numbers((r) => r.counter.success),
+    numbers((r) => r.counter.errorTotal),
+    numbers((r) => r.counter.requestTime),
+    numbers((r) => r.counter.totalRequestTime),
     scalar((r) => pgText(r.counter.identifier)),
     scalar((r) => pgText(r.counter.humanIdentifier)),
     scalar((r) => timeToIsoMicros(r.counter.lastTime)),
-    scalar((r) => r.counter.openConnections),
-    scalar((r) => r.counter.closedConnections),
-    scalar((r) => r.counter.bytesIn),
-    scalar((r) => r.counter.bytesOut),
-    scalar((r) => r.counter.maxUpstreamLatency),
-    scalar((r) => r.counter.minUpstreamLatency),
-    scalar((r) => r.counter.totalUpstreamLatency),
-    scalar((r) => r.counter.upstreamLatency),
-    scalar((r) => r.counter.maxLatency),
-    scalar((r) => r.counter.minLatency),
-    scalar((r) => r.counter.totalLatency),
-    scalar((r) => r.counter.latency),
-    scalar((r) => r.timestampSec),
+    numbers((r) => r.counter.openConnections),
+    numbers((r) => r.counter.closedConnections),
+    numbers((r) => r.counter.bytesIn),
+    numbers((r) => r.counter.bytesOut),
+    numbers((r) => r.counter.maxUpstreamLatency),
+    numbers((r) => r.counter.minUpstreamLatency),
+    numbers((r) => r.counter.totalUpstreamLatency),
+    numbers((r) => r.counter.upstreamLatency),
+    numbers((r) => r.counter.maxLatency),
+    numbers((r) => r.counter.minLatency),
+    numbers((r) => r.counter.totalLatency),
+    numbers((r) => r.counter.latency),
+    numbers((r) => r.timestampSec),
     scalar((r) => pgText(r.orgId)),
     scalar((r) => pgText(r.dimension)),
     scalar((r) => pgText(r.dimensionValue)),
-    ...codeColumnArrays(rows),
+    ...codeColumnArrays(rows).map(numberArray),
   ];
 }
 

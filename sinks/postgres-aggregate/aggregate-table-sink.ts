@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { mergeRowsById, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { byRowId, mergeRowsById, type AggregateRow } from '../../src/aggregate/sql-rows.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
@@ -42,12 +42,14 @@ export interface EncodedAggregateBatch {
   readonly counted: number;
 }
 
-/** Rows per table, ids unique and sorted, tables in name order: concurrent writers lock in one order. */
-function inLockOrder(groups: Map<string, AggregateRow[]>): TableRows[] {
-  return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, mergeRowsById(rows)]);
+/** Tables in name order, each one's rows in id order: concurrent writers take row locks in one order. */
+function inLockOrder(tables: Map<string, AggregateRow[]>): TableRows[] {
+  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, rows.sort(byRowId)]);
 }
 
+/** The batches' rows per table, one row per id; a lone batch's rows are unique already. */
 function mergeTables(batches: readonly EncodedAggregateBatch[]): TableRows[] {
+  if (batches.length === 1) return inLockOrder(new Map(batches[0]!.tables.map(([table, rows]) => [table, [...rows]])));
   const groups = new Map<string, AggregateRow[]>();
   for (const { tables } of batches) {
     for (const [table, rows] of tables) {
@@ -57,6 +59,7 @@ function mergeTables(batches: readonly EncodedAggregateBatch[]): TableRows[] {
       for (const row of rows) group.push(row);
     }
   }
+  for (const [table, rows] of groups) groups.set(table, mergeRowsById(rows));
   return inLockOrder(groups);
 }
 
@@ -162,7 +165,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
       if (!group) groups.set(table, (group = []));
       group.push(row);
     }
-    return inLockOrder(groups);
+    return [...groups].map(([table, tableRows]) => [table, mergeRowsById(tableRows)]);
   }
 
   /** Aggregates the batch into rows; pure, since the settings are read once from the pump's config. */

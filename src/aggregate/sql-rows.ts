@@ -57,10 +57,10 @@ export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]
 }
 
 /**
- * One row per id, sorted by id. Tyk's ids are plain concatenations, so distinct (org, dimension, value)
- * can share one (org `o`, tags `apiidx` and org `otags`, apiid `x` both give `…otagsapiidx`); the table then holds one row for both,
- * and so must a single upsert, which cannot touch a row twice. The first row's labels are kept, as the
- * table keeps the existing row's. Sorting makes concurrent writers lock rows in the same order.
+ * One row per id. Tyk's ids are plain concatenations, so distinct (org, dimension, value) can share one
+ * (org `o`, tags `apiidx` and org `otags`, apiid `x` both give `…otagsapiidx`); the table then holds one
+ * row for both, and so must a single upsert, which cannot touch a row twice. The first row's labels are
+ * kept, as the table keeps the existing row's.
  */
 export function mergeRowsById(rows: readonly AggregateRow[]): AggregateRow[] {
   const byId = new Map<string, AggregateRow>();
@@ -68,5 +68,10 @@ export function mergeRowsById(rows: readonly AggregateRow[]): AggregateRow[] {
     const existing = byId.get(row.id);
     byId.set(row.id, existing ? { ...existing, counter: mergeCounters(existing.counter, row.counter) } : row);
   }
-  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return [...byId.values()];
+}
+
+/** Orders rows by id, the order in which concurrent writers must lock them. */
+export function byRowId(a: AggregateRow, b: AggregateRow): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

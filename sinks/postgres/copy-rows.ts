@@ -45,7 +45,7 @@ export class CopyRowsWriter {
   private readonly ends: number[] = [];
 
   constructor(readonly table: string, expectedBytes = 64 * 1024) {
-    this.text = Buffer.allocUnsafe(expectedBytes);
+    this.text = Buffer.allocUnsafe(Math.max(expectedBytes, 1));
   }
 
   /** Makes room for `bytes` more, doubling: a batch's rows come in one go, so growth settles fast. */
@@ -80,7 +80,10 @@ export class CopyRowsWriter {
     this.ends.push(this.length);
   }
 
+  /** The rows written; a buffer less than half used is copied, so a queued batch holds no idle memory. */
   finish(): CopyRows {
-    return { table: this.table, ids: this.ids, ends: this.ends, text: this.text.subarray(0, this.length) };
+    const used = this.text.subarray(0, this.length);
+    const text = this.length < this.text.length / 2 ? Buffer.from(used) : used;
+    return { table: this.table, ids: this.ids, ends: this.ends, text };
   }
 }

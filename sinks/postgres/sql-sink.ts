@@ -99,13 +99,15 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
   }
 
   encode(batch: SinkBatch<AnalyticsRecord>): EncodedAnalyticsBatch {
+    // A row takes about as many bytes as its record did on the wire, so the batch's raw size is a good
+    // first guess for a table's text; the writer grows past it, or gives back the excess when it finishes.
+    const rawBytes = batch.records.reduce((n, r) => n + r.bytes, 0);
     const writers = new Map<string, CopyRowsWriter>();
-    for (const { id, record, bytes } of batch.records) {
+    for (const { id, record } of batch.records) {
       if (isMcpRecord(record)) continue;
       const table = this.tableFor(record);
       let writer = writers.get(table);
-      // A row takes about as many bytes as the record did on the wire.
-      if (!writer) writers.set(table, (writer = new CopyRowsWriter(table, bytes * batch.records.length)));
+      if (!writer) writers.set(table, (writer = new CopyRowsWriter(table, rawBytes)));
       writer.add(id, record);
     }
     return { id: batch.id, tables: [...writers.values()].map((w) => w.finish()) };

@@ -55,6 +55,14 @@ describe('COPY text rows', () => {
     });
   });
 
+  it('gives back a first guess far larger than its rows, so a queued batch holds no idle memory', () => {
+    const writer = new CopyRowsWriter('t', 10 * 1024 * 1024);
+    writer.add('id-0', record());
+    const rows = writer.finish();
+    expect(rows.text.buffer.byteLength).toBeLessThan(64 * 1024);
+    expect(rows.ends).toEqual([rows.text.length]);
+  });
+
   it('slices rows for bisection: the same bytes, ids and relative ends, also a slice of a slice', () => {
     const writer = new CopyRowsWriter('t');
     for (let i = 0; i < 5; i++) writer.add(`id-${i}`, record({ path: `/row/${i}` }));

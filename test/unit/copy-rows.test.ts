@@ -59,7 +59,8 @@ describe('COPY text rows', () => {
     const writer = new CopyRowsWriter('t', 10 * 1024 * 1024);
     writer.add('id-0', record());
     const rows = writer.finish();
-    expect(rows.text.buffer.byteLength).toBeLessThan(64 * 1024);
+    // Small copies may share Node's buffer pool (8 KB on Node 20, larger on Node 24): far below 10 MB either way.
+    expect(rows.text.buffer.byteLength).toBeLessThan(1024 * 1024);
     expect(rows.ends).toEqual([rows.text.length]);
   });
 

@@ -73,11 +73,11 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     retry: new RetryQueue(queueConnection, sink.name, s.retry, analyticsPrefix(config.analytics_storage_config)),
     prepare,
   });
-  const analytics = config.pumps.map((pump) => route(createAnalyticsSink(pump, ctx) as Sink<unknown>, pump.timeout, (records) =>
+  const analytics = await Promise.all(config.pumps.map(async (pump) => route((await createAnalyticsSink(pump, ctx)) as Sink<unknown>, pump.timeout, (records) =>
     processForPump(records as Array<SinkRecord<AnalyticsRecord>>, {
       pump, globalMaxRecordSize: config.max_record_size, globalOmitDetailedRecording: config.omit_detailed_recording,
-    })));
-  const uptime = config.dont_purge_uptime_data ? [] : [route(createUptimeSink(config.uptime_pump_config, ctx) as Sink<unknown>, 0, (records) => [...records])];
+    }))));
+  const uptime = config.dont_purge_uptime_data ? [] : [route((await createUptimeSink(config.uptime_pump_config, ctx)) as Sink<unknown>, 0, (records) => [...records])];
   const pipeline = new Pipeline({
     claims: new ClaimStore(redis, id, leaseMs),
     deadLetters: new DeadLetters(redis, s.dead_letter_key),

@@ -246,7 +246,7 @@ async function retryRun(redis: Redis, elements: readonly Buffer[], sinkKind: 'sq
   const claimsRedis = createRedisClient(config.analytics_storage_config, { name: `bench-retry:${process.pid}` });
   const queueConnection = createRedisClient(config.analytics_storage_config, { name: `bench-retry:${process.pid}:retry`, blocking: true });
   const leaseMs = Math.round(s.lease_seconds * 1000);
-  const inner = sinkKind === 'sql' ? createAnalyticsSink(pump, { logger, config, metrics }) : new DiscardSink(pump.name);
+  const inner = sinkKind === 'sql' ? await createAnalyticsSink(pump, { logger, config, metrics }) : new DiscardSink(pump.name);
   const sink = new CountingSink(inner as Sink<unknown>);
   const runner = new SinkRunner(sink, sinkRunnerOptions(config, logger, metrics, pump.timeout));
   const pipeline = new Pipeline({

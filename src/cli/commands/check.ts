@@ -85,7 +85,7 @@ function sinkTimeoutMs(ctx: CommandContext, sinkName: string): number {
  * per dependency; exit 0 when all are reachable, 1 otherwise.
  */
 export async function checkCommand(ctx: CommandContext): Promise<number> {
-  const sinks = buildSinks(ctx.config, ctx.logger);
+  const sinks = await buildSinks(ctx.config, ctx.logger);
   const probes = await Promise.all([probeRedis(ctx), ...sinks.map((s) => probeSink(s, sinkTimeoutMs(ctx, s.name)))]);
   for (const p of probes) ctx.out(`${p.ok ? 'ok  ' : 'FAIL'}  ${p.name}: ${p.detail}\n`);
   const failed = probes.filter((p) => !p.ok).length;

@@ -57,15 +57,15 @@ export function sourceKeysOf(config: PumpConfiguration): SourceKey[] {
 }
 
 /** The sinks the worker would run, built (not opened) through the registry, so names match the worker's. */
-export function buildSinks(config: PumpConfiguration, logger: Logger): Array<Sink<unknown>> {
+export async function buildSinks(config: PumpConfiguration, logger: Logger): Promise<Array<Sink<unknown>>> {
   const ctx = { logger, config };
-  const analytics = config.pumps.map((pump) => createAnalyticsSink(pump, ctx) as Sink<unknown>);
-  return config.dont_purge_uptime_data ? analytics : [...analytics, createUptimeSink(config.uptime_pump_config, ctx) as Sink<unknown>];
+  const analytics = await Promise.all(config.pumps.map(async (pump) => (await createAnalyticsSink(pump, ctx)) as Sink<unknown>));
+  return config.dont_purge_uptime_data ? analytics : [...analytics, (await createUptimeSink(config.uptime_pump_config, ctx)) as Sink<unknown>];
 }
 
 /** The retry queue of each sink (optionally only `only`), over `redis`; close them with closeQueues. */
-export function retryQueues(redis: RedisClient, ctx: CommandContext): RetryQueue[] {
-  const names = buildSinks(ctx.config, ctx.logger).map((s) => s.name);
+export async function retryQueues(redis: RedisClient, ctx: CommandContext): Promise<RetryQueue[]> {
+  const names = (await buildSinks(ctx.config, ctx.logger)).map((s) => s.name);
   if (ctx.sink !== undefined && !names.includes(ctx.sink)) {
     throw new UsageError(`no sink named "${ctx.sink}"; configured sinks: ${names.join(', ')}`);
   }

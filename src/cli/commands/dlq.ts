@@ -148,7 +148,7 @@ export async function dlqCommand(ctx: CommandContext): Promise<number> {
   if (ctx.olderThan !== undefined) parseDuration(ctx.olderThan);
   const redis = await connectRedis(ctx.config);
   try {
-    const queues = retryQueues(redis, ctx);
+    const queues = await retryQueues(redis, ctx);
     try {
       await run(redis, queues, ctx);
     } finally {

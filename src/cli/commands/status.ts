@@ -99,7 +99,7 @@ async function deadLetterSummary(redis: RedisClient, key: string): Promise<Statu
 
 async function readStatus(redis: RedisClient, ctx: CommandContext): Promise<Status> {
   const now = Date.now();
-  const queues = retryQueues(redis, ctx);
+  const queues = await retryQueues(redis, ctx);
   try {
     const [keys, sinks, deadLetters] = await Promise.all([
       Promise.all(sourceKeysOf(ctx.config).map((k) => keyStatus(redis, k, now))),

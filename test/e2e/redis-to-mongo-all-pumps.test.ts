@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
 import { startMongo, type MongoTestServer } from '../harness/mongo.js';
 import { REDIS_URL, leftoverKeys, msgpackKeys, pushRoundRobin, uniquePrefix } from '../harness/redis.js';
-import { freePort, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { uptimeKey } from '../../src/source/source-keys.js';
 
 /*
@@ -96,7 +96,7 @@ describe('fixtures from Redis into mongo + selective + aggregate + uptime at onc
       await waitFor(async () => (await stored('tyk_analytics')) === rawExpected.length && (await stored('tyk_uptime_analytics')) === uptime.length
         && (await leftoverKeys(redis, prefix)).length === 0, 60_000, 'every pump written');
     } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-12).join('\n'));
+      console.log(recentLog(sluice, 12));
       console.log(await stored("tyk_analytics"), rawExpected.length, await stored("tyk_uptime_analytics"), await leftoverKeys(redis, prefix));
       throw err;
     } finally {

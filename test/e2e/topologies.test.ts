@@ -8,7 +8,7 @@ import {
   createTestCertificates, startCluster, startSentinel, startStandalone, startTls, storageConfig,
   type RedisDeployment, type TestCertificates,
 } from '../harness/redis-servers.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, type SluiceProcess } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { gatewayTraffic, multiset, pushTraffic, rowsByPath, total, undrainedKeys } from '../harness/gateway-traffic.js';
 
 /*
@@ -66,10 +66,6 @@ async function pumpConfig(storage: StorageConfig, uptimeCollection: string): Pro
   }));
 }
 
-function printTail(sluice: SluiceProcess): void {
-  console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
-}
-
 describe('all 23 gateway lists, every topology, exactly once into PostgreSQL and Mongo', () => {
   it.each(TOPOLOGIES)('%s', { timeout: 90_000 }, async (label, start) => {
     const deployment = await start();
@@ -87,7 +83,7 @@ describe('all 23 gateway lists, every topology, exactly once into PostgreSQL and
           && (await uptimeUrls(collection)).length >= traffic.urls.length
           && (await undrainedKeys(gateway, traffic.byKey.keys())).length === 0, 60_000, `${label}: every record`);
       } catch (err) {
-        printTail(sluice);
+        console.log(recentLog(sluice));
         throw err;
       } finally {
         sluice.kill('SIGTERM');

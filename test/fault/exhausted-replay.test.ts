@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
 import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, uniqueSqlPump, type StatusJson } from './delivery-helpers.js';
@@ -45,7 +45,7 @@ describe('exhausted batches are listed and replayed', () => {
     }));
     proxy.cut();
     const sluice = startSluice(['--conf', config]);
-    try {
+    expect(await whileRunning(sluice, async () => {
       await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 60_000, 'the batches acked into the retry queue');
       const status = () => cliJson<StatusJson>(['status', '--json', '--conf', config]);
       await waitFor(async () => (await status()).sinks[0]!.deadBatches === 2, 60_000, 'two exhausted batches');
@@ -65,12 +65,6 @@ describe('exhausted batches are listed and replayed', () => {
         const s = (await status()).sinks[0]!;
         return s.deadBatches === 0 && s.retryBacklog === 0;
       }, 30_000, 'the retry queue empty');
-    } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
-      throw err;
-    } finally {
-      sluice.kill('SIGTERM');
-    }
-    expect(await sluice.exited).toBe(0);
+    })).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import type { StorageConfig } from '../../src/config/types.js';
 import { createRedisClient, waitUntilReady, type RedisClient } from '../../src/source/redis-connection.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { startCluster, startSentinel, storageConfig, type ClusterRedis, type SentinelRedis } from '../harness/redis-servers.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, type SluiceProcess } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, type SluiceProcess, recentLog } from '../harness/sluice.js';
 import { gatewayTraffic, multiset, pushTraffic, rowsByPath, total, undrainedKeys } from '../harness/gateway-traffic.js';
 
 /*
@@ -73,7 +73,7 @@ async function drainThroughFailover(run: FailoverRun): Promise<void> {
       expect(atFailover).toBeLessThan(RECORDS);
       expect(sluice.proc.exitCode).toBeNull();
     } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-25).join('\n'));
+      console.log(recentLog(sluice, 25));
       throw err;
     } finally {
       sluice.kill('SIGTERM');

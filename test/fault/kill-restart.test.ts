@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 
 /*
@@ -56,7 +56,7 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
       // The last kill may land after the final rows: the restart must still be up before it is stopped.
       await waitFor(() => fetch(`http://127.0.0.1:${port}/live`).then((r) => r.ok, () => false), 20_000, 'the restarted worker to be live');
     } catch (err) {
-      console.log(final.output.filter((l) => !l.includes('"level":20')).slice(-15).join('\n'));
+      console.log(recentLog(final, 15));
       console.log(await leftoverKeys(redis, prefix), await rowCount());
       throw err;
     } finally {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { analyticsKeys, inflightIndexKey, inflightOwner } from '../../src/source/source-keys.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, type SluiceProcess } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, type SluiceProcess, recentLog } from '../harness/sluice.js';
 import { gatewayTraffic, multiset, pushTraffic, rowsByPath, total, undrainedKeys } from '../harness/gateway-traffic.js';
 
 /*
@@ -117,7 +117,7 @@ describe('three workers, one SIGKILLed mid-flow', () => {
       expect(Math.min(...afterLease)).toBeLessThanOrEqual(LEASE_SECONDS * 1000 + RECLAIM_INTERVAL_MS);
       for (const s of survivors) expect(s.proc.exitCode).toBeNull();
     } catch (err) {
-      for (const s of workers) console.log(s.output.filter((l) => !l.includes('"level":20')).slice(-10).join('\n'));
+      for (const s of workers) console.log(recentLog(s, 10));
       throw err;
     } finally {
       for (const s of survivors) s.kill('SIGTERM');

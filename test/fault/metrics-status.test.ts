@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leftoverKeys, msgpackKeys } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { BASE_RECORD, distinctRecords } from '../harness/records.js';
 import { ClaimStore } from '../../src/source/claim-store.js';
 import { timeToMillis } from '../../src/record/go-time.js';
@@ -52,7 +52,7 @@ describe('/metrics and sluice status report what was pushed', () => {
     await claims.release(held);
 
     const sluice = startSluice(['--conf', config]);
-    try {
+    expect(await whileRunning(sluice, async () => {
       await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the lists drained');
       await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === UNDECODABLE + 1, 20_000, 'the dead letters');
       const claimed = await metricSum(port, 'sluice_records_claimed_total');
@@ -81,12 +81,6 @@ describe('/metrics and sluice status report what was pushed', () => {
         { kind: 'rejected', sink, count: 1 },
         { kind: 'undecodable', sink: null, count: UNDECODABLE },
       ]);
-    } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
-      throw err;
-    } finally {
-      sluice.kill('SIGTERM');
-    }
-    expect(await sluice.exited).toBe(0);
+    })).toBe(0);
   });
 });

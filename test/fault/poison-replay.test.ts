@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { leftoverKeys, msgpackKeys, pushRoundRobin } from '../harness/redis.js';
-import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import type { DeadLetter } from '../../src/delivery/dead-letters.js';
 import { cliJson, rowCount, rowsAndDistinctPaths, uniqueSqlPump } from './delivery-helpers.js';
@@ -49,7 +49,7 @@ describe('poison elements are dead-lettered; a fixed letter replays', () => {
     const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: services.db.url, port: await freePort(), extra: { pumps }, sluice: { dead_letter_key: deadLetterKey } }));
     const sluice = startSluice(['--conf', config]);
     let letters: DeadLetter[];
-    try {
+    expect(await whileRunning(sluice, async () => {
       await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 90_000, 'lists drained');
       await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === BAD, 20_000, `${BAD} dead letters`);
       await waitFor(async () => (await rowCount(services.db)) >= GOOD, 20_000, `${GOOD} rows`);
@@ -85,13 +85,7 @@ describe('poison elements are dead-lettered; a fixed letter replays', () => {
       const purge = await runSluice(['dlq', 'purge', '--older-than', '1s', '--conf', config]);
       expect(purge.code).toBe(0);
       expect(await services.redis.hlen(deadLetterKey)).toBe(0);
-    } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
-      throw err;
-    } finally {
-      sluice.kill('SIGTERM');
-    }
-    expect(await sluice.exited).toBe(0);
+    })).toBe(0);
     expect(await rowsAndDistinctPaths(services.db)).toEqual({ n: GOOD + 1, d: GOOD + 1 });
   });
 });

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, uniquePrefix } from '../harness/redis.js';
 import { startStandalone, type RestartableRedis } from '../harness/redis-servers.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import { rowCount } from './delivery-helpers.js';
 
@@ -44,7 +44,7 @@ describe('a Redis restart during the flow', () => {
       sluice: { lease_seconds: 2 },
     }));
     const sluice = startSluice(['--conf', config]);
-    try {
+    expect(await whileRunning(sluice, async () => {
       await waitFor(async () => (await rowCount(db)) >= 2_000, 60_000, 'rows to flow');
       const rowsAtRestart = await rowCount(db);
       const restartStarted = Date.now();
@@ -55,13 +55,7 @@ describe('a Redis restart during the flow', () => {
       expect(rowsAtRestart).toBeLessThan(BEFORE_RESTART);
       await waitFor(async () => (await rowCount(db)) >= records.length && (await leftoverKeys(redis, prefix)).length === 0, 150_000, 'every record delivered');
       expect(sluice.proc.exitCode).toBeNull();
-    } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
-      throw err;
-    } finally {
-      sluice.kill('SIGTERM');
-    }
-    expect(await sluice.exited).toBe(0);
+    })).toBe(0);
     const paths = await db.pool.query('SELECT path, count(*)::int AS n FROM tyk_analytics GROUP BY path');
     const counts = new Map(paths.rows.map((r) => [r.path as string, r.n as number]));
     const duplicated = [...counts].filter(([, n]) => n !== 1);

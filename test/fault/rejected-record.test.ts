@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leftoverKeys, msgpackKeys } from '../harness/redis.js';
-import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import type { DeadLetter } from '../../src/delivery/dead-letters.js';
 import { rowCount, uniqueSqlPump } from './delivery-helpers.js';
@@ -36,7 +36,7 @@ describe('a record the store rejects', () => {
     }));
     const aggregateHits = async () => Number((await services.db.pool.query(`SELECT sum(counter_hits)::int AS n FROM tyk_aggregated WHERE dimension = ''`)).rows[0].n);
     const sluice = startSluice(['--conf', config]);
-    try {
+    expect(await whileRunning(sluice, async () => {
       await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the list drained');
       await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
       const [letter] = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
@@ -58,13 +58,7 @@ describe('a record the store rejects', () => {
       await waitFor(async () => (await rowCount(services.db)) === BATCH, 30_000, 'the replayed record');
       expect(await services.redis.hlen(deadLetterKey)).toBe(0);
       expect(await aggregateHits()).toBe(BATCH);
-    } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
-      throw err;
-    } finally {
-      sluice.kill('SIGTERM');
-    }
-    expect(await sluice.exited).toBe(0);
+    })).toBe(0);
     expect(await aggregateHits()).toBe(BATCH);
   });
 });

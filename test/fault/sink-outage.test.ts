@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
 import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, rssMb, type StatusJson } from './delivery-helpers.js';
@@ -121,7 +121,7 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
         [[cutSink.toUpperCase(), 0, 0], [healthySink.toUpperCase(), 0, 0]].sort());
       expect(after.deadLetters.total).toBe(0);
     } catch (err) {
-      console.log(sluice.output.filter((l) => !l.includes('"level":20')).slice(-20).join('\n'));
+      console.log(recentLog(sluice));
       throw err;
     } finally {
       clearInterval(rssSampler);

@@ -38,6 +38,27 @@ export function startSluice(args: string[], env: Record<string, string> = {}, cw
   return { proc, output, exited, kill: (signal = 'SIGTERM') => void proc.kill(signal) };
 }
 
+/** The process's last log lines above debug, to print when a test around it fails. */
+export function recentLog(sluice: SluiceProcess, lines = 20): string {
+  return sluice.output.filter((l) => !l.includes('"level":20')).slice(-lines).join('\n');
+}
+
+/**
+ * Runs `body` while `sluice` runs. A failure prints the process's recent log and is rethrown; either way
+ * the process is sent SIGTERM, and its exit code is what this resolves to.
+ */
+export async function whileRunning(sluice: SluiceProcess, body: () => Promise<void>): Promise<number | null> {
+  try {
+    await body();
+  } catch (err) {
+    console.log(recentLog(sluice));
+    throw err;
+  } finally {
+    sluice.kill('SIGTERM');
+  }
+  return sluice.exited;
+}
+
 /** Runs the CLI to completion and returns its exit code and output. */
 export async function runSluice(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const p = startSluice(args, env);

@@ -50,15 +50,24 @@ export interface Sink<R> {
   health(): Promise<SinkHealth>;
 }
 
+/** Turns one batch's records, handed over one at a time, into what the sink sends. */
+export interface BatchEncoder<R, E> {
+  add(record: SinkRecord<R>): void;
+  finish(): E;
+}
+
 /**
  * A sink that can turn a batch into what it sends before its turn to write comes: `write(batch)` is then
- * `writeEncoded(encode(batch))`. The runner encodes as soon as a batch is handed over, so the decoded
- * records die young; a batch waits in the sink's queue as compact Buffers or rows instead of thousands of
- * objects that the garbage collector would copy and promote while they wait.
+ * `writeEncoded(encodeBatch(sink, batch))`. A batch is encoded as it is decoded, record by record, so a
+ * decoded record dies as soon as every sink has taken it, and a batch waits in the sink's queue as compact
+ * Buffers or rows instead of thousands of objects that the garbage collector would copy while they wait.
  */
 export interface EncodingSink<R, E> extends Sink<R> {
-  /** Pure: the same batch gives the same encoding, so a retried write sends the same thing. */
-  encode(batch: SinkBatch<R>): E;
+  /**
+   * Pure: the same records in the same order give the same encoding, so a retried write sends the same
+   * thing. `expectedBytes` is the batch's raw size, a first guess for the encoding's buffers.
+   */
+  encoder(batchId: string, expectedBytes: number): BatchEncoder<R, E>;
   writeEncoded(encoded: E, signal: AbortSignal): Promise<WriteOutcome>;
   /**
    * Optional: several queued batches in one write, all or nothing, with one outcome per batch in their
@@ -69,7 +78,14 @@ export interface EncodingSink<R, E> extends Sink<R> {
 }
 
 export function isEncodingSink<R>(sink: Sink<R>): sink is EncodingSink<R, unknown> {
-  return typeof (sink as Partial<EncodingSink<R, unknown>>).encode === 'function';
+  return typeof (sink as Partial<EncodingSink<R, unknown>>).encoder === 'function';
+}
+
+/** A whole batch through the sink's encoder. */
+export function encodeBatch<R, E>(sink: EncodingSink<R, E>, batch: SinkBatch<R>): E {
+  const encoder = sink.encoder(batch.id, batch.records.reduce((n, r) => n + r.bytes, 0));
+  for (const record of batch.records) encoder.add(record);
+  return encoder.finish();
 }
 
 /**

@@ -10,13 +10,11 @@ import { analyticsKeys, analyticsPrefix, uptimeKey } from './source/source-keys.
 import { DeadLetters } from './delivery/dead-letters.js';
 import { SinkRunner, type SinkRunnerOptions } from './delivery/sink-runner.js';
 import { RetryQueue } from './delivery/retry-queue.js';
-import { processForPump } from './pipeline/process.js';
-import type { AnalyticsRecord } from './record/analytics-record.js';
-import type { Sink, SinkRecord } from '../sinks/sink.js';
 import { Metrics } from './metrics/metrics.js';
 import { Pipeline, type PipelineSettings, type SinkRoute } from './pipeline/pipeline.js';
 import { startHttpServer } from './http/server.js';
-import { createAnalyticsSink, createUptimeSink } from '../sinks/registry.js';
+import { planSinks, type SinkPlan } from './pipeline/sink-plans.js';
+import { EncodePool } from './pipeline/encode-pool.js';
 import type { SinkContext } from '../sinks/context.js';
 import { errorMessage } from './errors.js';
 import { runRetention } from './maintenance/retention.js';
@@ -68,16 +66,14 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   const queueConnection = createRedisClient(config.analytics_storage_config, { name: `sluice:${id}:retry`, blocking: true, onError: onRedisError });
   const leaseMs = Math.round(s.lease_seconds * 1000);
   const ctx: SinkContext = { logger, config, metrics };
-  const route = (sink: Sink<unknown>, timeoutSeconds: number, prepare: SinkRoute['prepare']): SinkRoute => ({
+  const route = ({ sink, timeoutSeconds, prepare }: SinkPlan): SinkRoute => ({
     runner: new SinkRunner(sink, sinkRunnerOptions(config, logger, metrics, timeoutSeconds)),
     retry: new RetryQueue(queueConnection, sink.name, s.retry, analyticsPrefix(config.analytics_storage_config)),
     prepare,
   });
-  const analytics = await Promise.all(config.pumps.map(async (pump) => route((await createAnalyticsSink(pump, ctx)) as Sink<unknown>, pump.timeout, (records) =>
-    processForPump(records as Array<SinkRecord<AnalyticsRecord>>, {
-      pump, globalMaxRecordSize: config.max_record_size, globalOmitDetailedRecording: config.omit_detailed_recording,
-    }))));
-  const uptime = config.dont_purge_uptime_data ? [] : [route((await createUptimeSink(config.uptime_pump_config, ctx)) as Sink<unknown>, 0, (records) => [...records])];
+  const plans = await planSinks(config, ctx);
+  const analytics = plans.analytics.map(route);
+  const uptime = plans.uptime.map(route);
   const pipeline = new Pipeline({
     claims: new ClaimStore(redis, id, leaseMs),
     deadLetters: new DeadLetters(redis, s.dead_letter_key),
@@ -86,6 +82,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     analytics,
     uptime,
     settings: pipelineSettings(config),
+    encodePool: s.encode_threads > 0 ? new EncodePool(config, s.encode_threads, logger) : null,
     logger,
     metrics,
   });

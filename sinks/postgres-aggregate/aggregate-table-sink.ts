@@ -3,7 +3,7 @@ import { byRowId, mergeRowsById, type AggregateRow } from '../../src/aggregate/s
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
-import { SinkError, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { poolHealth } from '../postgres/pool-health.js';
 import { pgClientConfig } from '../postgres/connection-string.js';
 import { applyBatchesOnce, ensureLedger } from '../postgres/ledger.js';
@@ -68,9 +68,15 @@ function firstOfEachId(batches: readonly EncodedAggregateBatch[]): EncodedAggreg
   return batches.filter((b) => !seen.has(b.id) && seen.add(b.id));
 }
 
+/** A batch's records folded into aggregate rows, one record at a time. */
+export interface RowAggregation<R> {
+  add(record: R): void;
+  rows(): BatchRows;
+}
+
 export interface AggregateTableConfiguration<R> {
   readonly settings: AggregateTableSettings;
-  readonly rowsFor: (records: readonly R[]) => BatchRows;
+  readonly aggregation: () => RowAggregation<R>;
 }
 
 export interface AggregateTableSinkOptions<R> {
@@ -169,14 +175,20 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   }
 
   /** Aggregates the batch into rows; pure, since the settings are read once from the pump's config. */
-  encode(batch: SinkBatch<R>): EncodedAggregateBatch {
+  encoder(batchId: string): BatchEncoder<R, EncodedAggregateBatch> {
     this.configuration ??= this.options.configure();
-    const { rows, counted } = this.configuration.rowsFor(batch.records.map((r) => r.record));
-    return { id: batch.id, tables: this.rowsByTable(rows), counted };
+    const aggregation = this.configuration.aggregation();
+    return {
+      add: ({ record }) => aggregation.add(record),
+      finish: () => {
+        const { rows, counted } = aggregation.rows();
+        return { id: batchId, tables: this.rowsByTable(rows), counted };
+      },
+    };
   }
 
   write(batch: SinkBatch<R>, signal: AbortSignal): Promise<WriteOutcome> {
-    return this.writeEncoded(this.encode(batch), signal);
+    return this.writeEncoded(encodeBatch(this, batch), signal);
   }
 
   async writeEncoded(batch: EncodedAggregateBatch, signal: AbortSignal): Promise<WriteOutcome> {

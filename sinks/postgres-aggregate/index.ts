@@ -1,4 +1,4 @@
-import { aggregateRecords, dimensionEntries, isAggregatable, type AggregationOptions } from '../../src/aggregate/analytics.js';
+import { AnalyticsAggregation, dimensionEntries, type AggregationOptions } from '../../src/aggregate/analytics.js';
 import { bucketMinutes } from '../../src/aggregate/bucket.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { aggregateRows } from '../../src/aggregate/sql-rows.js';
@@ -6,7 +6,7 @@ import type { PumpConfig } from '../../src/config/types.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { SinkContext } from '../context.js';
 import type { Sink } from '../sink.js';
-import { AggregateTableSink, type AggregateTableConfiguration, type BatchRows } from './aggregate-table-sink.js';
+import { AggregateTableSink, type AggregateTableConfiguration, type BatchRows, type RowAggregation } from './aggregate-table-sink.js';
 import { readSqlSettings } from './settings.js';
 import { metaBoolean, metaStringList } from './meta.js';
 
@@ -21,9 +21,21 @@ export const AGGREGATE_TABLE = 'tyk_aggregated';
 /** Tyk's `<table>_idx_dimension` column order. */
 const INDEX_COLUMNS = ['dimension', 'timestamp', 'org_id', 'dimension_value'] as const;
 
+function analyticsRowAggregation(options: AggregationOptions): RowAggregation<AnalyticsRecord> {
+  const aggregation = new AnalyticsAggregation(options);
+  return {
+    add: (record) => aggregation.add(record),
+    rows: () => ({
+      rows: [...aggregation.buckets.values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg))),
+      counted: aggregation.counted,
+    }),
+  };
+}
+
 export function analyticsRows(records: readonly AnalyticsRecord[], options: AggregationOptions): BatchRows {
-  const rows = [...aggregateRecords(records, options).values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg)));
-  return { rows, counted: records.filter(isAggregatable).length };
+  const aggregation = analyticsRowAggregation(options);
+  for (const record of records) aggregation.add(record);
+  return aggregation.rows();
 }
 
 function configure(pump: PumpConfig, ctx: SinkContext): AggregateTableConfiguration<AnalyticsRecord> {
@@ -39,7 +51,7 @@ function configure(pump: PumpConfig, ctx: SinkContext): AggregateTableConfigurat
     ignoredDimensions: ignored.dimensions,
     bucketMinutes: bucketMinutes(metaBoolean(meta, 'store_analytics_per_minute')),
   };
-  return { settings, rowsFor: (records) => analyticsRows(records, options) };
+  return { settings, aggregation: () => analyticsRowAggregation(options) };
 }
 
 export function createSqlAggregateSink(pump: PumpConfig, ctx: SinkContext): Sink<AnalyticsRecord> {

@@ -7,7 +7,7 @@ import { isMcpRecord } from '../../src/record/analytics-record.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
-import { SinkError, type EncodingSink, type RejectedRecord, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type RejectedRecord, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, quoteIdent } from './columns.js';
 import { CopyRowsWriter, sliceRows, type CopyRows } from './copy-rows.js';
 import { applyBatchOnce, ensureLedger } from './ledger.js';
@@ -98,23 +98,24 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
     this.ensuredTables.add(table);
   }
 
-  encode(batch: SinkBatch<AnalyticsRecord>): EncodedAnalyticsBatch {
-    // A row takes about as many bytes as its record did on the wire, so the batch's raw size is a good
-    // first guess for a table's text; the writer grows past it, or gives back the excess when it finishes.
-    const rawBytes = batch.records.reduce((n, r) => n + r.bytes, 0);
+  encoder(batchId: string, expectedBytes: number): BatchEncoder<AnalyticsRecord, EncodedAnalyticsBatch> {
     const writers = new Map<string, CopyRowsWriter>();
-    for (const { id, record } of batch.records) {
-      if (isMcpRecord(record)) continue;
-      const table = this.tableFor(record);
-      let writer = writers.get(table);
-      if (!writer) writers.set(table, (writer = new CopyRowsWriter(table, rawBytes)));
-      writer.add(id, record);
-    }
-    return { id: batch.id, tables: [...writers.values()].map((w) => w.finish()) };
+    return {
+      add: ({ id, record }) => {
+        if (isMcpRecord(record)) return;
+        const table = this.tableFor(record);
+        let writer = writers.get(table);
+        // A row takes about as many bytes as its record did on the wire, so the batch's raw size is a good
+        // first guess for a table's text; the writer grows past it, or gives back the excess when it finishes.
+        if (!writer) writers.set(table, (writer = new CopyRowsWriter(table, expectedBytes)));
+        writer.add(id, record);
+      },
+      finish: () => ({ id: batchId, tables: [...writers.values()].map((w) => w.finish()) }),
+    };
   }
 
   write(batch: SinkBatch<AnalyticsRecord>, signal: AbortSignal): Promise<WriteOutcome> {
-    return this.writeEncoded(this.encode(batch), signal);
+    return this.writeEncoded(encodeBatch(this, batch), signal);
   }
 
   async writeEncoded(batch: EncodedAnalyticsBatch, signal: AbortSignal): Promise<WriteOutcome> {
@@ -151,7 +152,8 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
 async function copyRows(client: pg.PoolClient, rows: CopyRows): Promise<void> {
   const stream = client.query(copyFrom(bind(COPY_ROWS, rows.table, { $COLUMNS: COLUMN_LIST })));
   // One chunk for the whole batch: a write per row costs more than the COPY itself.
-  await pipeline(Readable.from([rows.text]), stream);
+  const { buffer, byteOffset, byteLength } = rows.text;
+  await pipeline(Readable.from([Buffer.from(buffer, byteOffset, byteLength)]), stream);
 }
 
 /**

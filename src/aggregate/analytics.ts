@@ -141,23 +141,38 @@ function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, option
 }
 
 /**
- * Aggregates records into one OrgAggregate per (org, bucket), keyed by bucketKey. Skipped records
- * (isAggregatable) contribute nothing. The input is not modified.
+ * Records folded one at a time into one OrgAggregate per (org, bucket), keyed by bucketKey. Skipped
+ * records (isAggregatable) contribute nothing; the records are not modified.
  */
-export function aggregateRecords(records: Iterable<AnalyticsRecord>, options: AggregationOptions): Map<string, OrgAggregate> {
-  const buckets = new Map<string, MutableAggregate>();
-  for (const record of records) {
-    if (!isAggregatable(record)) continue;
-    const start = bucketStartSec(record.timestamp, options.bucketMinutes);
+export class AnalyticsAggregation {
+  private readonly mutable = new Map<string, MutableAggregate>();
+  /** Records that counted, skipped ones excluded. */
+  counted = 0;
+
+  constructor(private readonly options: AggregationOptions) {}
+
+  add(record: AnalyticsRecord): void {
+    if (!isAggregatable(record)) return;
+    this.counted += 1;
+    const start = bucketStartSec(record.timestamp, this.options.bucketMinutes);
     const key = bucketKey(record.org_id, start);
-    let agg = buckets.get(key);
-    if (!agg) buckets.set(key, (agg = emptyAggregate(record.org_id, start)));
+    let agg = this.mutable.get(key);
+    if (!agg) this.mutable.set(key, (agg = emptyAggregate(record.org_id, start)));
     agg.lastTime = latest(agg.lastTime, record.timestamp);
     agg.expireAt = latest(agg.expireAt, record.expireAt);
-    if (record.response_code === -1) addNetworkRecord(agg, record, options);
-    else addRequestRecord(agg, record, options);
+    if (record.response_code === -1) addNetworkRecord(agg, record, this.options);
+    else addRequestRecord(agg, record, this.options);
   }
-  return buckets;
+
+  get buckets(): ReadonlyMap<string, OrgAggregate> {
+    return this.mutable;
+  }
+}
+
+export function aggregateRecords(records: Iterable<AnalyticsRecord>, options: AggregationOptions): ReadonlyMap<string, OrgAggregate> {
+  const aggregation = new AnalyticsAggregation(options);
+  for (const record of records) aggregation.add(record);
+  return aggregation.buckets;
 }
 
 /** The aggregate as the flat list of §4.3: dimensions in Tyk's order, then the total. */

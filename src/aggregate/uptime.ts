@@ -56,23 +56,36 @@ function addReport(agg: MutableUptimeAggregate, report: UptimeRecord): void {
   }
 }
 
-/** One UptimeAggregate per (org, hour), keyed by bucketKey; reports without an org are skipped. */
-export function aggregateUptimeRecords(reports: Iterable<UptimeRecord>): Map<string, UptimeAggregate> {
-  const buckets = new Map<string, MutableUptimeAggregate>();
-  for (const report of reports) {
-    if (report.org_id === '') continue;
+/** Host-checker reports folded one at a time into one UptimeAggregate per (org, hour), keyed by bucketKey. */
+export class UptimeAggregation {
+  private readonly mutable = new Map<string, MutableUptimeAggregate>();
+  /** Reports that counted; those without an org are skipped. */
+  counted = 0;
+
+  add(report: UptimeRecord): void {
+    if (report.org_id === '') return;
+    this.counted += 1;
     const start = bucketStartSec(report.timestamp, HOURLY);
     const key = bucketKey(report.org_id, start);
-    let agg = buckets.get(key);
+    let agg = this.mutable.get(key);
     if (!agg) {
       agg = { orgId: report.org_id, bucketStartSec: start, expireAt: ZERO_TIME, lastTime: ZERO_TIME, url: new Map(), errors: new Map(), total: accumulatorOf(EMPTY_COUNTER) };
-      buckets.set(key, agg);
+      this.mutable.set(key, agg);
     }
     agg.lastTime = latest(agg.lastTime, report.timestamp);
     agg.expireAt = latest(agg.expireAt, report.ExpireAt);
     addReport(agg, report);
   }
-  return buckets;
+
+  get buckets(): ReadonlyMap<string, UptimeAggregate> {
+    return this.mutable;
+  }
+}
+
+export function aggregateUptimeRecords(reports: Iterable<UptimeRecord>): ReadonlyMap<string, UptimeAggregate> {
+  const aggregation = new UptimeAggregation();
+  for (const report of reports) aggregation.add(report);
+  return aggregation.buckets;
 }
 
 /** Tyk's order: url entries, then error entries, then ""/total. */

@@ -81,6 +81,8 @@ export interface SluiceSettings {
   claim_concurrency: number;
   memory_budget_mb: number;
   sink_queue_batches: number;
+  /** Threads that decode and encode batches; 0 keeps that on the main thread. */
+  encode_threads: number;
   shutdown_timeout: number;
   retention_days: number;
   retention_interval_seconds: number;

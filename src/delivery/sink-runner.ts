@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
+import { shareContent, type ShareContent } from '../pipeline/prepare-batch.js';
 import { backoffDelay, ShutdownError, sleep } from './backoff.js';
 import type { SinkMetrics } from '../metrics/metrics.js';
 
@@ -25,11 +26,11 @@ export type Delivery = { kind: 'written'; outcome: WriteOutcome } | { kind: 'que
 export type Escalation = (lastError: string) => Promise<void>;
 
 /** What waits in the queue: the batch itself, or only its encoding when the sink encodes. */
-type QueuedContent<R> = { kind: 'records'; batch: SinkBatch<R> } | { kind: 'encoded'; encoded: unknown };
+export type QueuedContent = Exclude<ShareContent, { kind: 'refused' }>;
 
-interface QueuedBatch<R> {
+interface QueuedBatch {
   id: string;
-  content: QueuedContent<R>;
+  content: QueuedContent;
   escalate: Escalation | undefined;
   resolve: (delivery: Delivery) => void;
   reject: (err: Error) => void;
@@ -45,7 +46,7 @@ const MAX_BATCHES_TOGETHER = 16;
  */
 export class SinkRunner<R> {
   /** Batches waiting for a write slot. */
-  private readonly pending: Array<QueuedBatch<R>> = [];
+  private readonly pending: Array<QueuedBatch> = [];
   private active = 0;
   private opened = false;
   private opening: Promise<void> | undefined;
@@ -78,30 +79,22 @@ export class SinkRunner<R> {
    * `escalate` (the sink's durable retry queue) when one is given, so the batch can be acknowledged.
    */
   deliver(batch: SinkBatch<R>, escalate?: Escalation): Promise<Delivery> {
+    return this.deliverShare(batch.id, shareContent(this.sink as Sink<unknown>, batch), escalate);
+  }
+
+  /** As `deliver`, for a batch already prepared for this sink (prepare-batch.ts), possibly in another thread. */
+  deliverShare(batchId: string, content: ShareContent, escalate?: Escalation): Promise<Delivery> {
     if (this.stopping.signal.aborted) return Promise.reject(new ShutdownError(this.name));
-    // A throw from encoding rejects this promise, like a failed write.
+    if (content.kind === 'refused') return Promise.reject(new SinkError(this.name, content.reason, false));
     return new Promise((resolve, reject) => {
-      this.pending.push({ id: batch.id, content: this.contentOf(batch), escalate, resolve, reject });
+      this.pending.push({ id: batchId, content, escalate, resolve, reject });
       this.startWrites();
     });
   }
 
-  /**
-   * Encodes now, while the batch is young, when the sink can: the queue then holds the encoding, not the
-   * records. Encoding is pure, so a batch it fails on fails the same way every time: permanent.
-   */
-  private contentOf(batch: SinkBatch<R>): QueuedContent<R> {
-    if (!isEncodingSink(this.sink)) return { kind: 'records', batch };
-    try {
-      return { kind: 'encoded', encoded: this.sink.encode(batch) };
-    } catch (err) {
-      if (err instanceof SinkError) throw err;
-      throw new SinkError(this.name, `cannot encode batch ${batch.id}: ${errorMessage(err)}`, false, { cause: err });
-    }
-  }
-
-  private writeOnce({ content }: QueuedBatch<R>, signal: AbortSignal): Promise<WriteOutcome> {
-    if (content.kind === 'records') return this.sink.write(content.batch, signal);
+  /** One write of a batch's share, without the runner's queue and retries (the retry queue has its own). */
+  writeContent(content: QueuedContent, signal: AbortSignal): Promise<WriteOutcome> {
+    if (content.kind === 'records') return this.sink.write(content.batch as SinkBatch<R>, signal);
     return (this.sink as EncodingSink<R, unknown>).writeEncoded(content.encoded, signal);
   }
 
@@ -125,12 +118,12 @@ export class SinkRunner<R> {
    * Batches that queued up behind a write go together when the sink can take them so; if that fails for
    * any reason, each goes alone, with its own retries, escalation and dead letters.
    */
-  private async writeGroup(group: Array<QueuedBatch<R>>): Promise<void> {
+  private async writeGroup(group: Array<QueuedBatch>): Promise<void> {
     if (group.length > 1 && (await this.writeTogether(group))) return;
     for (const queued of group) await this.writeUntilDone(queued).then(queued.resolve, queued.reject);
   }
 
-  private async writeTogether(group: Array<QueuedBatch<R>>): Promise<boolean> {
+  private async writeTogether(group: Array<QueuedBatch>): Promise<boolean> {
     const sink = this.sink as EncodingSink<R, unknown>;
     const encoded = group.map(({ content }) => (content.kind === 'encoded' ? content.encoded : undefined));
     const started = process.hrtime.bigint();
@@ -185,14 +178,14 @@ export class SinkRunner<R> {
     return t > 0 ? AbortSignal.any([this.cancelling.signal, AbortSignal.timeout(t * 1000)]) : this.cancelling.signal;
   }
 
-  private async writeUntilDone(queued: QueuedBatch<R>): Promise<Delivery> {
+  private async writeUntilDone(queued: QueuedBatch): Promise<Delivery> {
     const { id, escalate } = queued;
     for (let attempt = 0; ; attempt++) {
       if (this.stopping.signal.aborted) throw new ShutdownError(this.name);
       const started = process.hrtime.bigint();
       try {
         await this.openOnce();
-        const outcome = await this.writeOnce(queued, this.writeSignal());
+        const outcome = await this.writeContent(queued.content, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.lastProgressAt = Date.now();
         this.healthy = true;

@@ -11,8 +11,9 @@ import type { Delivery, SinkRunner } from '../delivery/sink-runner.js';
 import { startRetryWorker, type RetryJobData, type RetryQueue } from '../delivery/retry-queue.js';
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { SinkError, type SinkRecord, type WriteOutcome } from '../../sinks/sink.js';
-import { decodeBatch } from './decode-batch.js';
+import { SinkError, isEncodingSink, type WriteOutcome } from '../../sinks/sink.js';
+import { prepareBatch, type PreparedBatch, type PreparingRoute } from './prepare-batch.js';
+import { EncodeThreadError, type EncodePool } from './encode-pool.js';
 
 /** A batch's share handed to one sink, and which records it holds. */
 interface SinkDelivery {
@@ -29,12 +30,16 @@ interface Dispatched {
   deliveries: SinkDelivery[];
 }
 
+/** The raw bytes of each record of a prepared batch, for its dead letters. */
+function rawByIdOf(prepared: PreparedBatch, elements: readonly Buffer[]): Map<string, Buffer> {
+  return new Map(prepared.elementIds.map((id, i) => [id, elements[i]!]));
+}
+
 /** One sink as the pipeline sees it: its runner, its retry queue, and what it does to a batch first. */
 export interface SinkRoute {
   runner: SinkRunner<unknown>;
   retry: RetryQueue | null;
-  /** The records this sink receives (a pump's filters and trimming); [] skips the sink for the batch. */
-  prepare(records: ReadonlyArray<SinkRecord<unknown>>): Array<SinkRecord<unknown>>;
+  prepare: PreparingRoute['prepare'];
 }
 
 export interface PipelineSettings {
@@ -59,6 +64,8 @@ export interface PipelineParts {
   analytics: readonly SinkRoute[];
   uptime: readonly SinkRoute[];
   settings: PipelineSettings;
+  /** Threads that decode and encode batches; null prepares every batch on the main thread. */
+  encodePool: EncodePool | null;
   logger: Logger;
   metrics: Metrics;
 }
@@ -249,33 +256,46 @@ export class Pipeline {
   }
 
   /**
-   * Decodes a claimed batch and hands each sink its share, all in one synchronous step. Nothing here
-   * outlives the call but ids, raw bytes and the sinks' own encodings, so the decoded records die young.
+   * Decodes a claimed batch and hands each sink its share. Nothing here outlives the call but ids, raw
+   * bytes and the sinks' own encodings, so the decoded records die young (or never reach this thread).
    */
-  private dispatch(batch: ClaimedBatch, key: SourceKey): Dispatched {
+  private async dispatch(batch: ClaimedBatch, key: SourceKey): Promise<Dispatched> {
     const { logger, metrics } = this.parts;
-    const decoded = decodeBatch<unknown>(batch.elements, key.encoding, key.name);
-    metrics.decoded.inc({ key: key.name }, decoded.records.length);
-    if (decoded.letters.length > 0) {
-      logger.warn({ key: key.name, count: decoded.letters.length, first: decoded.letters[0]!.reason }, 'undecodable elements dead-lettered');
-      metrics.deadLettered.inc({ kind: 'undecodable', sink: '' }, decoded.letters.length);
+    const routes = key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics;
+    const prepared = await this.prepare(batch, key, routes);
+    metrics.decoded.inc({ key: key.name }, prepared.decoded);
+    if (prepared.letters.length > 0) {
+      logger.warn({ key: key.name, count: prepared.letters.length, first: prepared.letters[0]!.reason }, 'undecodable elements dead-lettered');
+      metrics.deadLettered.inc({ kind: 'undecodable', sink: '' }, prepared.letters.length);
     }
-    const deliveries: SinkDelivery[] = [];
-    for (const route of key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics) {
-      const records = route.prepare(decoded.records);
-      if (records.length === 0) continue;
-      const escalate = route.retry ? this.escalation(route.retry, batch, key, decoded.id) : undefined;
-      deliveries.push({
-        sink: route.runner.name,
-        recordIds: records.map((r) => r.id),
-        done: route.runner.deliver({ id: decoded.id, records }, escalate),
-      });
+    const deliveries = prepared.shares.map(({ route: index, recordIds, content }): SinkDelivery => {
+      const route = routes[index]!;
+      const escalate = route.retry ? this.escalation(route.retry, batch, key, prepared.id) : undefined;
+      return { sink: route.runner.name, recordIds, done: route.runner.deliverShare(prepared.id, content, escalate) };
+    });
+    return { id: prepared.id, letters: prepared.letters, rawById: rawByIdOf(prepared, batch.elements), deliveries };
+  }
+
+  /**
+   * In an encode thread when every sink of the batch encodes (a sink that takes records would have them
+   * cloned back); on this thread otherwise, and for a batch whose thread failed.
+   */
+  private async prepare(batch: ClaimedBatch, key: SourceKey, routes: readonly SinkRoute[]): Promise<PreparedBatch> {
+    const preparing: PreparingRoute[] = routes.map((r) => ({ sink: r.runner.sink, prepare: r.prepare }));
+    const pool = this.parts.encodePool;
+    if (pool && preparing.every((r) => isEncodingSink(r.sink))) {
+      try {
+        return await pool.prepare(batch.elements, key.encoding, key.name);
+      } catch (err) {
+        if (!(err instanceof EncodeThreadError)) throw err;
+        this.parts.logger.warn({ key: key.name, err: err.message }, 'encode thread failed; preparing the batch on the main thread');
+      }
     }
-    return { id: decoded.id, letters: decoded.letters, rawById: decoded.rawById, deliveries };
+    return prepareBatch(batch.elements, key.encoding, key.name, preparing);
   }
 
   private async handle(batch: ClaimedBatch, key: SourceKey): Promise<void> {
-    const { id, letters, rawById, deliveries } = this.dispatch(batch, key);
+    const { id, letters, rawById, deliveries } = await this.dispatch(batch, key);
     const settled = await Promise.allSettled(deliveries.map((d) => d.done));
     settled.forEach((result, i) => {
       const { sink, recordIds } = deliveries[i]!;
@@ -307,21 +327,23 @@ export class Pipeline {
    */
   private async retryJob(route: SinkRoute, job: Job<RetryJobData>, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
     const { data } = job;
-    const decoded = decodeBatch<unknown>(data.elements.map((b64) => Buffer.from(b64, 'base64')), encodingOf.get(data.sourceKey) ?? data.encoding, data.sourceKey);
-    const records = route.prepare(decoded.records);
-    if (records.length === 0) return;
+    const elements = data.elements.map((b64) => Buffer.from(b64, 'base64'));
+    const prepared = prepareBatch(elements, encodingOf.get(data.sourceKey) ?? data.encoding, data.sourceKey, [{ sink: route.runner.sink, prepare: route.prepare }], data.batchId);
+    const [share] = prepared.shares;
+    if (!share) return;
+    if (share.content.kind === 'refused') throw new UnrecoverableError(share.content.reason);
     const timeout = route.runner.timeoutSeconds > 0 ? route.runner.timeoutSeconds * 1000 : 5 * 60_000;
     let outcome: WriteOutcome;
     try {
       // The store may have come back before the runner reopened the sink: a write before open finds no tables.
       await route.runner.openOnce();
-      outcome = await route.runner.sink.write({ id: data.batchId, records }, AbortSignal.timeout(timeout));
+      outcome = await route.runner.writeContent(share.content, AbortSignal.timeout(timeout));
     } catch (err) {
       if (err instanceof SinkError && !err.transient) throw new UnrecoverableError(err.message);
       throw err;
     }
     this.parts.metrics.observeWrite(route.runner.name, 0, outcome);
-    await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, decoded.rawById));
+    await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, rawByIdOf(prepared, elements)));
     this.parts.logger.info({ sink: route.runner.name, batch: data.batchId, attempt: job.attemptsMade + 1 }, 'retried batch written');
   }
 
@@ -383,5 +405,6 @@ export class Pipeline {
     await Promise.allSettled(this.retryWorkers.map((w) => w.close()));
     await Promise.allSettled(this.routes.map((r) => r.retry?.close()));
     await Promise.allSettled(this.runners.map((r) => r.close()));
+    await this.parts.encodePool?.close();
   }
 }

@@ -5,8 +5,8 @@ import type { SinkRecord } from '../../sinks/sink.js';
 
 /*
  * Per-pump processing before a sink sees a batch (Tyk's filterData): blank or trim the raw HTTP dumps,
- * apply the pump's filters, zero its ignore_fields. Records are copied only when something changes, so
- * pumps without options share the decoded records.
+ * apply the pump's filters, zero its ignore_fields. A record is copied only when something changes, so
+ * pumps without options share the decoded record.
  */
 
 export interface ProcessingOptions {
@@ -69,15 +69,9 @@ function reshape(record: AnalyticsRecord, opts: ProcessingOptions): AnalyticsRec
   return out;
 }
 
-export function processForPump(
-  records: readonly SinkRecord<AnalyticsRecord>[],
-  opts: ProcessingOptions,
-): SinkRecord<AnalyticsRecord>[] {
-  const out: SinkRecord<AnalyticsRecord>[] = [];
-  for (const item of records) {
-    const record = reshape(item.record, opts);
-    if (isFilteredOut(record, opts.pump.filters)) continue;
-    out.push(record === item.record ? item : { ...item, record });
-  }
-  return out;
+/** The record as this pump receives it, or null when the pump's filters drop it. */
+export function processForPump(item: SinkRecord<AnalyticsRecord>, opts: ProcessingOptions): SinkRecord<AnalyticsRecord> | null {
+  const record = reshape(item.record, opts);
+  if (isFilteredOut(record, opts.pump.filters)) return null;
+  return record === item.record ? item : { ...item, record };
 }

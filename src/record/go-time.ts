@@ -28,13 +28,19 @@ export function timeToDate(t: GoTime): Date {
   return new Date(timeToMillis(t));
 }
 
-/** RFC 3339 in UTC with microseconds, the precision of PostgreSQL's timestamptz. */
-let lastIsoSecond = { sec: NaN, text: '' };
+/** Formatted whole seconds: a batch's records share a few seconds, and formatting a Date is the costly part. */
+const isoSeconds = new Map<number, string>();
+const ISO_SECONDS_KEPT = 4096;
 
+/** RFC 3339 in UTC with microseconds, the precision of PostgreSQL's timestamptz. */
 export function timeToIsoMicros(t: GoTime): string {
-  // Records of one batch share their seconds; formatting a Date is the costly part.
-  if (lastIsoSecond.sec !== t.sec) lastIsoSecond = { sec: t.sec, text: new Date(t.sec * 1000).toISOString().slice(0, 19) };
-  const whole = lastIsoSecond.text;
+  let whole = isoSeconds.get(t.sec);
+  if (whole === undefined) {
+    // A record's timestamp and expireAt alternate, so one remembered second would miss every time.
+    if (isoSeconds.size >= ISO_SECONDS_KEPT) isoSeconds.clear();
+    whole = new Date(t.sec * 1000).toISOString().slice(0, 19);
+    isoSeconds.set(t.sec, whole);
+  }
   const micros = String(Math.floor(t.nsec / 1000)).padStart(6, '0');
   return `${whole}.${micros}Z`;
 }

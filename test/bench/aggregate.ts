@@ -3,7 +3,8 @@
  * the same run on the same machine, hourly and per minute (`store_analytics_per_minute`).
  *
  *   drain_decode  in this process, no sink: ClaimStore.claim (the same Lua claim script Sluice runs) of
- *                 purge_chunk elements, decodeBatch, ClaimStore.ack; one loop per gateway list, all at once
+ *                 purge_chunk elements, prepareBatch for no sink (decode), ClaimStore.ack; one loop per gateway
+ *                 list, all at once, on this one thread
  *   sluice        gateway lists → a `sluice` process (spawned from dist) → tyk_aggregated, timed from the
  *                 spawn until every list and every in-flight list of the run's prefix is empty (a batch is
  *                 acknowledged only once its upsert transaction committed), so process start-up counts
@@ -22,7 +23,7 @@ import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
 import { isAggregatable } from '../../src/aggregate/analytics.js';
 import { ClaimStore } from '../../src/source/claim-store.js';
-import { decodeBatch } from '../../src/pipeline/decode-batch.js';
+import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
 import { freePort, startSluice, writeConfig } from '../harness/sluice.js';
@@ -86,7 +87,7 @@ async function drainDecodeCeiling(redis: Redis, elements: readonly Buffer[]): Pr
     for (;;) {
       const batch = await claims.claim(key, CHUNK);
       if (!batch) return;
-      decoded += decodeBatch(batch.elements, 'msgpack', key).records.length;
+      decoded += prepareBatch(batch.elements, 'msgpack', key, []).decoded;
       await claims.ack(batch);
     }
   }));
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
     hourly: summary('hourly'),
     per_minute: summary('per_minute'),
     method: 'sluice: spawned process, spawn → every list and in-flight list empty (acked after commit), start-up included; '
-      + 'drain_decode: in-process ClaimStore.claim + decodeBatch + ClaimStore.ack over the same elements, one loop per list; '
+      + 'drain_decode: in-process ClaimStore.claim + prepareBatch (decode only) + ClaimStore.ack over the same elements, one loop per list; '
       + 'apiid rows\' hits verified equal to the request records (network-only records carry no hits) after every sluice run',
     targets: { ratio_sluice_to_drain_decode: 0.7 },
   };

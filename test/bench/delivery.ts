@@ -254,10 +254,11 @@ async function retryRun(redis: Redis, elements: readonly Buffer[], sinkKind: 'sq
     deadLetters: new DeadLetters(claimsRedis, s.dead_letter_key),
     analyticsKeys: keys,
     uptimeKey: null,
+    encodePool: null,
     analytics: [{
       runner,
       retry: mode === 'bullmq' ? new RetryQueue(queueConnection, pump.name, s.retry) : null,
-      prepare: (records) => processForPump(records as Array<SinkRecord<AnalyticsRecord>>, {
+      prepare: (record) => processForPump(record as SinkRecord<AnalyticsRecord>, {
         pump, globalMaxRecordSize: config.max_record_size, globalOmitDetailedRecording: config.omit_detailed_recording,
       }),
     }],

@@ -11,7 +11,7 @@ const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
  * SLUICE_NODE_FLAGS adds more (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a benchmark's worker),
  * since NODE_OPTIONS refuses the profiling flags.
  */
-const NODE_FLAGS = ['--max-old-space-size=160', '--max-semi-space-size=16', ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+const NODE_FLAGS = ['--max-old-space-size=160', '--max-semi-space-size=4', ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {

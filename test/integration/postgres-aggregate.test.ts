@@ -5,7 +5,7 @@ import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
 import { dropExpiredShards } from '../../sinks/postgres/retention.js';
-import { SinkError, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
+import { SinkError, encodeBatch, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { sinkDatabase } from '../harness/sink-database.js';
 
@@ -237,7 +237,7 @@ describe('exactly once and size', () => {
     await database.db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
     const together = (await openSink()) as EncodingSink<AnalyticsRecord, unknown>;
     await write(together, batches[1]!);
-    const outcomes = await together.writeEncodedTogether!(batches.map((b) => together.encode(b)), new AbortController().signal);
+    const outcomes = await together.writeEncodedTogether!(batches.map((b) => encodeBatch(together, b)), new AbortController().signal);
     expect(outcomes.map((o) => [o.written, o.alreadyApplied])).toEqual([[2, false], [0, true], [2, false], [2, false]]);
     expect(byValue(await rows())).toEqual(expected);
   });
@@ -245,7 +245,7 @@ describe('exactly once and size', () => {
   it('the same batch twice in one combined write is applied once', async () => {
     const sink = (await openSink()) as EncodingSink<AnalyticsRecord, unknown>;
     const b = batch([record({})]);
-    const outcomes = await sink.writeEncodedTogether!([sink.encode(b), sink.encode(b)], new AbortController().signal);
+    const outcomes = await sink.writeEncodedTogether!([encodeBatch(sink, b), encodeBatch(sink, b)], new AbortController().signal);
     expect(outcomes.map((o) => o.alreadyApplied)).toEqual([false, true]);
     expect(Number(totalRow(await rows()).counter_hits)).toBe(1);
   });

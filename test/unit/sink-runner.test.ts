@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.js';
 import { SinkRunner, type Delivery } from '../../src/delivery/sink-runner.js';
-import { SinkError, type EncodingSink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
+import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
 
 /* The runner's queueing with a stand-in sink: which calls a sink gets, not what a store does with them. */
 
@@ -23,12 +23,18 @@ class RecordingSink implements EncodingSink<number, string> {
   openGate(): void {
     this.release?.();
   }
-  encode(batch: SinkBatch<number>): string {
-    if (batch.records.some((r) => r.record < 0)) throw new RangeError('negative');
-    return `${batch.id}:${batch.records.length}`;
+  encoder(batchId: string): BatchEncoder<number, string> {
+    let count = 0;
+    return {
+      add: ({ record }) => {
+        if (record < 0) throw new RangeError('negative');
+        count += 1;
+      },
+      finish: () => `${batchId}:${count}`,
+    };
   }
   write(batch: SinkBatch<number>): Promise<WriteOutcome> {
-    return this.writeEncoded(this.encode(batch));
+    return this.writeEncoded(encodeBatch(this, batch));
   }
   async writeEncoded(encoded: string): Promise<WriteOutcome> {
     this.calls.push([encoded]);

@@ -1,10 +1,10 @@
-import { aggregateUptimeRecords, uptimeDimensionEntries } from '../../../src/aggregate/uptime.js';
+import { UptimeAggregation, uptimeDimensionEntries } from '../../../src/aggregate/uptime.js';
 import { aggregateRows } from '../../../src/aggregate/sql-rows.js';
 import type { UptimePumpConfig } from '../../../src/config/types.js';
 import type { UptimeRecord } from '../../../src/record/uptime-record.js';
 import type { SinkContext } from '../../context.js';
 import type { Sink } from '../../sink.js';
-import { AggregateTableSink, type BatchRows } from '../../postgres-aggregate/aggregate-table-sink.js';
+import { AggregateTableSink, type BatchRows, type RowAggregation } from '../../postgres-aggregate/aggregate-table-sink.js';
 import { readSqlSettings } from '../../postgres-aggregate/settings.js';
 
 /*
@@ -19,9 +19,21 @@ const NAME = 'UPTIME_SQL';
 /** The column order of Tyk's gorm `dimension` index. */
 const INDEX_COLUMNS = ['timestamp', 'org_id', 'dimension', 'dimension_value'] as const;
 
+function uptimeRowAggregation(): RowAggregation<UptimeRecord> {
+  const aggregation = new UptimeAggregation();
+  return {
+    add: (report) => aggregation.add(report),
+    rows: () => ({
+      rows: [...aggregation.buckets.values()].flatMap((agg) => aggregateRows(agg, uptimeDimensionEntries(agg))),
+      counted: aggregation.counted,
+    }),
+  };
+}
+
 export function uptimeRows(reports: readonly UptimeRecord[]): BatchRows {
-  const rows = [...aggregateUptimeRecords(reports).values()].flatMap((agg) => aggregateRows(agg, uptimeDimensionEntries(agg)));
-  return { rows, counted: reports.filter((r) => r.org_id !== '').length };
+  const aggregation = uptimeRowAggregation();
+  for (const report of reports) aggregation.add(report);
+  return aggregation.rows();
 }
 
 export function createSqlUptimeSink(uptime: UptimePumpConfig, ctx: SinkContext): Sink<UptimeRecord> {
@@ -29,7 +41,7 @@ export function createSqlUptimeSink(uptime: UptimePumpConfig, ctx: SinkContext):
     name: NAME,
     baseTable: UPTIME_TABLE,
     indexColumns: INDEX_COLUMNS,
-    configure: () => ({ settings: readSqlSettings(NAME, uptime, 'uptime_pump_config'), rowsFor: uptimeRows }),
+    configure: () => ({ settings: readSqlSettings(NAME, uptime, 'uptime_pump_config'), aggregation: uptimeRowAggregation }),
     logger: ctx.logger,
   });
 }

@@ -1,0 +1,136 @@
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import type { PumpConfiguration } from '../config/types.js';
+import type { Encoding } from '../decode/index.js';
+import { SluiceError, errorMessage } from '../errors.js';
+import { packageRoot } from '../assets.js';
+import type { PreparedBatch } from './prepare-batch.js';
+
+/*
+ * Threads that decode and encode claimed batches, so the main thread only moves bytes between Redis and
+ * the stores. Decoding and encoding are most of a record's CPU; on one thread they cap a worker at what
+ * one core does, whatever the machine has. A batch crosses to a thread as one buffer (moved, not copied)
+ * and comes back as its prepared shares: encodings are Buffers and plain rows, cheap to clone.
+ */
+
+/** What a thread is started with: the validated configuration it builds its sinks from. */
+export interface EncodeThreadData {
+  config: PumpConfiguration;
+}
+
+export interface EncodeRequest {
+  seq: number;
+  encoding: Encoding;
+  sourceKey: string;
+  /** The batch's elements back to back; element i ends at ends[i]. */
+  bytes: Uint8Array;
+  ends: Uint32Array;
+}
+
+export type EncodeReply = { seq: number; prepared: PreparedBatch } | { seq: number; error: string };
+
+/** An encode thread failed or stopped: the batches it held are to be prepared again, elsewhere. */
+export class EncodeThreadError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('encode_thread_failed', message, {}, options);
+  }
+}
+
+interface Waiting {
+  resolve: (prepared: PreparedBatch) => void;
+  reject: (err: Error) => void;
+}
+
+interface EncodeThread {
+  worker: Worker;
+  waiting: Map<number, Waiting>;
+}
+
+/**
+ * A thread holds one record and one batch's encoding at a time, so its old generation stays small; past
+ * this cap it fails, and its batches are prepared on the main thread while a new thread starts. The young
+ * generation is the process's (`--max-semi-space-size`, which V8 applies to every thread).
+ */
+const THREAD_LIMITS = { maxOldGenerationSizeMb: 64 };
+
+/** The compiled thread entry; tests running from source use the build that `npm test` makes first. */
+function threadScript(): string {
+  const here = fileURLToPath(new URL('./encode-thread.js', import.meta.url));
+  return existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'pipeline', 'encode-thread.js');
+}
+
+function pack(elements: readonly Uint8Array[]): { bytes: Uint8Array; ends: Uint32Array } {
+  const ends = new Uint32Array(elements.length);
+  let total = 0;
+  elements.forEach((e, i) => (ends[i] = total += e.length));
+  const bytes = new Uint8Array(total);
+  elements.forEach((e, i) => bytes.set(e, i === 0 ? 0 : ends[i - 1]!));
+  return { bytes, ends };
+}
+
+export class EncodePool {
+  private readonly threads: EncodeThread[] = [];
+  private seq = 0;
+  private closing = false;
+
+  constructor(private readonly config: PumpConfiguration, size: number, private readonly logger: Logger) {
+    for (let i = 0; i < size; i++) this.threads.push(this.spawn());
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  private spawn(): EncodeThread {
+    const worker = new Worker(threadScript(), { workerData: { config: this.config } satisfies EncodeThreadData, resourceLimits: THREAD_LIMITS });
+    const thread: EncodeThread = { worker, waiting: new Map() };
+    worker.on('message', (reply: EncodeReply | { ready: true }) => {
+      if (!('seq' in reply)) return;
+      const waiting = thread.waiting.get(reply.seq);
+      thread.waiting.delete(reply.seq);
+      if ('error' in reply) waiting?.reject(new EncodeThreadError(`encode thread: ${reply.error}`));
+      else waiting?.resolve(reply.prepared);
+    });
+    worker.on('error', (err) => this.lose(thread, new EncodeThreadError(`encode thread failed: ${errorMessage(err)}`, { cause: err })));
+    worker.on('exit', (code) => this.lose(thread, new EncodeThreadError(`encode thread exited with code ${code}`)));
+    // An idle thread must not keep the process alive.
+    worker.unref();
+    return thread;
+  }
+
+  /** A thread that failed or exited: what it held is refused (the caller prepares it again), and a new one takes its place. */
+  private lose(thread: EncodeThread, err: EncodeThreadError): void {
+    const at = this.threads.indexOf(thread);
+    if (at < 0) return;
+    for (const waiting of thread.waiting.values()) waiting.reject(err);
+    thread.waiting.clear();
+    if (this.closing) return;
+    this.logger.error({ err: err.message }, 'encode thread lost; starting another');
+    void thread.worker.terminate();
+    this.threads[at] = this.spawn();
+  }
+
+  /** Prepares the batch on the least busy thread; rejects with EncodeThreadError if that thread fails. */
+  prepare(elements: readonly Uint8Array[], encoding: Encoding, sourceKey: string): Promise<PreparedBatch> {
+    if (this.closing) return Promise.reject(new EncodeThreadError('encode pool closed'));
+    const thread = this.threads.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
+    const seq = this.seq++;
+    const { bytes, ends } = pack(elements);
+    return new Promise((resolve, reject) => {
+      thread.waiting.set(seq, { resolve, reject });
+      thread.worker.ref();
+      const request: EncodeRequest = { seq, encoding, sourceKey, bytes, ends };
+      thread.worker.postMessage(request, [bytes.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
+    }).finally(() => {
+      if (thread.waiting.size === 0) thread.worker.unref();
+    }) as Promise<PreparedBatch>;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+}

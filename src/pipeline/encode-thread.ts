@@ -1,0 +1,39 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../log/logger.js';
+import { errorMessage } from '../errors.js';
+import { planSinks } from './sink-plans.js';
+import { prepareBatch } from './prepare-batch.js';
+import type { EncodeReply, EncodeRequest, EncodeThreadData } from './encode-pool.js';
+
+/*
+ * An encode thread: builds the configuration's sinks (never opened: only their pure `encode` runs here)
+ * and answers each request with the prepared batch. Warnings the sinks' settings raise are the main
+ * thread's to log, where the same sinks are built and opened, so this thread's logger is silent.
+ */
+
+const { config } = workerData as EncodeThreadData;
+const plans = await planSinks(config, { logger: createLogger({ level: 'silent' }), config });
+const port = parentPort!;
+
+/** The elements, as views into the one buffer they crossed the thread boundary in. */
+function elementsOf({ bytes, ends }: EncodeRequest): Buffer[] {
+  const elements: Buffer[] = [];
+  let start = 0;
+  for (const end of ends) {
+    elements.push(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start));
+    start = end;
+  }
+  return elements;
+}
+
+port.on('message', (request: EncodeRequest) => {
+  let reply: EncodeReply;
+  try {
+    const routes = request.encoding === 'uptime' ? plans.uptime : plans.analytics;
+    reply = { seq: request.seq, prepared: prepareBatch(elementsOf(request), request.encoding, request.sourceKey, routes) };
+  } catch (err) {
+    reply = { seq: request.seq, error: errorMessage(err) };
+  }
+  port.postMessage(reply);
+});
+port.postMessage({ ready: true });

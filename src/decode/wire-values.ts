@@ -13,15 +13,20 @@ function describe(v: unknown): string {
   if (v === null) return 'nil';
   if (Array.isArray(v)) return 'array';
   if (v instanceof Uint8Array) return 'bin';
+  // msgpackr gives the never-used code 0xc1 and extension types as objects of their own classes.
+  if (typeof v === 'object' && Object.getPrototypeOf(v) !== Object.prototype) return (v as object).constructor?.name ?? 'object';
   return typeof v;
+}
+
+/** A msgpack map, as msgpackr builds it: a plain object. */
+function isPlainObject(v: unknown): v is WireMap {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 export function wireMap(v: unknown, field: string): WireMap | null {
   if (v === null || v === undefined) return null;
-  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
-    throw new DecodeError(`expected a map, got ${describe(v)}`, field);
-  }
-  return v as WireMap;
+  if (!isPlainObject(v)) throw new DecodeError(`expected a map, got ${describe(v)}`, field);
+  return v;
 }
 
 export function wireString(v: unknown, field: string): string {

@@ -47,6 +47,8 @@ interface Waiting {
 interface EncodeThread {
   worker: Worker;
   waiting: Map<number, Waiting>;
+  /** Set once the thread has built its sinks: a thread that fails before that would fail again. */
+  ready: boolean;
 }
 
 /**
@@ -75,20 +77,26 @@ export class EncodePool {
   private readonly threads: EncodeThread[] = [];
   private seq = 0;
   private closing = false;
+  private broken = false;
 
-  constructor(private readonly config: PumpConfiguration, size: number, private readonly logger: Logger) {
+  /** `script` is the thread's entry, the compiled encode-thread.js unless a test brings its own. */
+  constructor(private readonly config: PumpConfiguration, size: number, private readonly logger: Logger, private readonly script = threadScript()) {
     for (let i = 0; i < size; i++) this.threads.push(this.spawn());
   }
 
-  get size(): number {
-    return this.threads.length;
+  /** False once closed, or when a thread could not start: batches are then prepared on the main thread. */
+  get available(): boolean {
+    return !this.closing && !this.broken;
   }
 
   private spawn(): EncodeThread {
-    const worker = new Worker(threadScript(), { workerData: { config: this.config } satisfies EncodeThreadData, resourceLimits: THREAD_LIMITS });
-    const thread: EncodeThread = { worker, waiting: new Map() };
+    const worker = new Worker(this.script, { workerData: { config: this.config } satisfies EncodeThreadData, resourceLimits: THREAD_LIMITS });
+    const thread: EncodeThread = { worker, waiting: new Map(), ready: false };
     worker.on('message', (reply: EncodeReply | { ready: true }) => {
-      if (!('seq' in reply)) return;
+      if (!('seq' in reply)) {
+        thread.ready = true;
+        return;
+      }
       const waiting = thread.waiting.get(reply.seq);
       thread.waiting.delete(reply.seq);
       if ('error' in reply) waiting?.reject(new EncodeThreadError(`encode thread: ${reply.error}`));
@@ -101,21 +109,30 @@ export class EncodePool {
     return thread;
   }
 
-  /** A thread that failed or exited: what it held is refused (the caller prepares it again), and a new one takes its place. */
+  /**
+   * A thread that failed or exited: what it held is refused (the caller prepares it again), and a new one
+   * takes its place, unless it never started, which a new one would not either.
+   */
   private lose(thread: EncodeThread, err: EncodeThreadError): void {
     const at = this.threads.indexOf(thread);
     if (at < 0) return;
     for (const waiting of thread.waiting.values()) waiting.reject(err);
     thread.waiting.clear();
-    if (this.closing) return;
-    this.logger.error({ err: err.message }, 'encode thread lost; starting another');
+    if (this.closing || this.broken) return;
     void thread.worker.terminate();
+    if (!thread.ready) {
+      this.broken = true;
+      this.logger.error({ err: err.message }, 'encode thread cannot start; batches are prepared on the main thread');
+      for (const other of this.threads) void other.worker.terminate();
+      return;
+    }
+    this.logger.error({ err: err.message }, 'encode thread lost; starting another');
     this.threads[at] = this.spawn();
   }
 
   /** Prepares the batch on the least busy thread; rejects with EncodeThreadError if that thread fails. */
   prepare(elements: readonly Uint8Array[], encoding: Encoding, sourceKey: string): Promise<PreparedBatch> {
-    if (this.closing) return Promise.reject(new EncodeThreadError('encode pool closed'));
+    if (!this.available) return Promise.reject(new EncodeThreadError('encode threads unavailable'));
     const thread = this.threads.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
     const seq = this.seq++;
     const { bytes, ends } = pack(elements);

@@ -283,7 +283,7 @@ export class Pipeline {
   private async prepare(batch: ClaimedBatch, key: SourceKey, routes: readonly SinkRoute[]): Promise<PreparedBatch> {
     const preparing: PreparingRoute[] = routes.map((r) => ({ sink: r.runner.sink, prepare: r.prepare }));
     const pool = this.parts.encodePool;
-    if (pool && preparing.every((r) => isEncodingSink(r.sink))) {
+    if (pool?.available && preparing.every((r) => isEncodingSink(r.sink))) {
       try {
         return await pool.prepare(batch.elements, key.encoding, key.name);
       } catch (err) {

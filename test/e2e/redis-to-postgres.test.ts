@@ -72,10 +72,11 @@ async function analyticsTables(db: TestDatabase): Promise<string[]> {
   return r.rows.map((x) => x.tablename as string);
 }
 
+// Batches are decoded and encoded in an encode thread by default; encode_threads 0 does it on the main thread.
 describe.each([
-  { sharding: false },
-  { sharding: true },
-])('gateway fixtures from Redis into tyk_analytics (table_sharding $sharding)', ({ sharding }) => {
+  { sharding: false, threads: 1 },
+  { sharding: true, threads: 0 },
+])('gateway fixtures from Redis into tyk_analytics (table_sharding $sharding, encode_threads $threads)', ({ sharding, threads }) => {
   let db: TestDatabase;
   let redis: Redis;
   const prefix = uniquePrefix('e2e');
@@ -91,7 +92,7 @@ describe.each([
 
   it('delivers every record, column by column, and leaves no list or in-flight key behind', async () => {
     await pushRoundRobin(redis, msgpackKeys(prefix), fixtures.map((f) => f.bytes));
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), tableSharding: sharding }));
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), tableSharding: sharding, sluice: { encode_threads: threads } }));
     const sluice = startSluice(['--conf', config]);
     try {
       await waitFor(async () => {

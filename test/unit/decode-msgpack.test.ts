@@ -44,6 +44,10 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     ['garbage', Buffer.from('not a msgpack record at all \x00\xff'), /./],
     ['a bare integer', Buffer.from([0x2a]), /expected a map/],
     ['nil', Buffer.from([0xc0]), /nil/],
+    // 0xc1 is never used by msgpack; msgpackr hands it over as an object of its own, which must not pass for a map
+    ['the never-used code 0xc1', Buffer.from([0xc1]), /expected a map, got C1Type/],
+    // {"Geo": 0xc1}
+    ['0xc1 where a map belongs', Buffer.from('81a347656fc1', 'hex'), /Geo: expected a map/],
     ['trailing bytes', Buffer.concat([good, Buffer.from([0x01])]), /one msgpack value/],
     // {"ResponseCode": "200"}: a string where Go has an int
     ['type-confused field', Buffer.from('81ac526573706f6e7365436f6465a3323030', 'hex'), /ResponseCode: expected an integer/],

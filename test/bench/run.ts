@@ -5,9 +5,12 @@
  *   redis_lrange_ceiling  a bare LRANGE+LTRIM drain of the same elements (no decoding, no writing)
  *   psql_copy_ceiling     `psql \copy` of the same rows into a fresh table like the one Sluice writes
  *                         (Tyk's columns and the six indexes Sluice keeps on it)
- *   sluice                gateway lists → sluice process → tyk_analytics, until every row is committed
+ *   sluice                gateway lists → sluice process → tyk_analytics, until every row is committed;
+ *                         timed from when the records appear on the lists of a running, ready Sluice (and,
+ *                         reported beside it, from the process's spawn)
  *
- * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3).
+ * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
+ * BENCH_SLUICE (JSON of `sluice` settings for the measured process).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,11 +24,13 @@ import { COLUMN_DEFINITIONS, INDEXED_COLUMNS, quoteIdent } from '../../sinks/pos
 import { CopyRowsWriter } from '../../sinks/postgres/copy-rows.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
-import { freePort, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
-import { drained, pushRoundRobin } from '../harness/redis.js';
+import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
+import { drained, pushRoundRobin, releaseStaged, stageRoundRobin } from '../harness/redis.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** `sluice` settings for the measured process (JSON), e.g. '{"encode_threads":2}'; Sluice's defaults otherwise. */
+const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : undefined;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -82,22 +87,40 @@ function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<{ rps: number; peakRssMb: number }> {
+interface SluiceRun {
+  /** Records per second from the moment the records appear on the gateway lists of a running, ready Sluice. */
+  rps: number;
+  /** The same, timed from the process's spawn: start-up (module loading, connecting, tables) included. */
+  rpsWithStartup: number;
+  peakRssMb: number;
+}
+
+/**
+ * Sluice is started on empty lists and timed from when the records appear on them (staged lists renamed in
+ * in one MULTI) until the lists are drained, as a worker that is already running drains a backlog.
+ */
+async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
   const db = await freshDatabase('bench_sluice');
   const prefix = `bench-${process.pid}-${Date.now()}-`;
   const keys = analyticsKeys(prefix).filter((k) => k.encoding === 'msgpack').map((k) => k.name);
+  const port = await freePort();
   try {
-    await pushRoundRobin(redis, keys, elements);
+    await stageRoundRobin(redis, keys, elements);
     const config = writeConfig({
       analytics_storage_config: { host: '127.0.0.1', port: 6379, key_prefix: prefix },
-      purge_delay: 0.2, purge_chunk: 1000, dont_purge_uptime_data: true, health_check_endpoint_port: await freePort(),
+      purge_delay: 0.2, purge_chunk: 1000, dont_purge_uptime_data: true, health_check_endpoint_port: port,
       log_level: 'warn',
       pumps: { sql: { type: 'sql', meta: { type: 'postgres', connection_string: db.url } } },
+      ...(SLUICE_SETTINGS ? { sluice: SLUICE_SETTINGS } : {}),
     });
-    const started = performance.now();
+    const spawned = performance.now();
     const sluice = startSluice(['--conf', config]);
     let peak = 0;
+    let released = 0;
     try {
+      await untilReady(sluice, port);
+      released = performance.now();
+      await releaseStaged(redis, keys);
       // Sluice acknowledges a batch only after its rows committed, so drained lists mean stored rows. Polling
       // count(*) instead would load the PostgreSQL being measured with a scan of a growing table.
       await waitFor(async () => {
@@ -108,10 +131,10 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<{ rps: numbe
       sluice.kill('SIGTERM');
       await sluice.exited;
     }
-    const rps = elements.length / ((performance.now() - started) / 1000);
+    const done = performance.now();
     const stored = (await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics')).rows[0].n;
     if (stored !== elements.length) throw new Error(`tyk_analytics holds ${stored} rows, expected ${elements.length}`);
-    return { rps, peakRssMb: peak };
+    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak };
   } finally {
     await db.drop();
   }
@@ -121,13 +144,13 @@ async function main(): Promise<void> {
   const elements = makeElements();
   const bytes = elements.reduce((n, e) => n + e.length, 0);
   const redis = new Redis('redis://127.0.0.1:6379');
-  const runs: Array<{ lrange: number; copy: number; sluice: number; rss: number }> = [];
+  const runs: Array<{ lrange: number; copy: number; sluice: number; withStartup: number; rss: number }> = [];
   for (let i = 0; i < RUNS; i++) {
     const lrange = await lrangeCeiling(redis, elements);
     const copy = await copyCeiling(elements);
     const s = await sluiceRun(redis, elements);
-    runs.push({ lrange, copy, sluice: s.rps, rss: s.peakRssMb });
-    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s, \\copy ${copy.toFixed(0)}/s, LRANGE ${lrange.toFixed(0)}/s, peak RSS ${s.peakRssMb.toFixed(0)} MB\n`);
+    runs.push({ lrange, copy, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb });
+    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.toFixed(0)}/s, LRANGE ${lrange.toFixed(0)}/s, ratio ${(s.rps / copy).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB\n`);
   }
   await redis.quit();
   const result = {
@@ -135,12 +158,16 @@ async function main(): Promise<void> {
     records: RECORDS,
     mean_record_bytes: Math.round(bytes / RECORDS),
     runs: RUNS,
+    sluice_settings: SLUICE_SETTINGS ?? 'defaults',
     median_records_per_second: {
       sluice: Math.round(median(runs.map((r) => r.sluice))),
+      sluice_including_startup: Math.round(median(runs.map((r) => r.withStartup))),
       psql_copy_ceiling: Math.round(median(runs.map((r) => r.copy))),
       redis_lrange_ceiling: Math.round(median(runs.map((r) => r.lrange))),
     },
     median_ratio_sluice_to_copy: Number(median(runs.map((r) => r.sluice / r.copy)).toFixed(3)),
+    ratios_sluice_to_copy: runs.map((r) => Number((r.sluice / r.copy).toFixed(3))),
+    median_ratio_sluice_including_startup_to_copy: Number(median(runs.map((r) => r.withStartup / r.copy)).toFixed(3)),
     median_ratio_sluice_to_lrange: Number(median(runs.map((r) => r.sluice / r.lrange)).toFixed(3)),
     peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss))),
     targets: { ratio_sluice_to_copy: 0.5, peak_rss_mb: 256 },

@@ -49,3 +49,22 @@ export async function leftoverKeys(redis: Redis, prefix: string): Promise<string
   // Index sorted sets are removed by Redis when their last member goes.
   return found;
 }
+
+/** Where `stage` puts a gateway list's elements until `release` moves them in. */
+function stagedKey(key: string): string {
+  return `staged:${key}`;
+}
+
+/**
+ * RPUSHes elements round-robin over lists Sluice does not drain, so a benchmark can start Sluice first and
+ * time the drain alone: `releaseStaged` then renames them onto the gateway lists in one MULTI.
+ */
+export async function stageRoundRobin(redis: Redis, keys: readonly string[], elements: readonly Buffer[]): Promise<void> {
+  await pushRoundRobin(redis, keys.map(stagedKey), elements);
+}
+
+export async function releaseStaged(redis: Redis, keys: readonly string[]): Promise<void> {
+  const multi = redis.multi();
+  for (const key of keys) multi.rename(stagedKey(key), key);
+  await multi.exec();
+}

@@ -87,6 +87,14 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false>, ti
   }
 }
 
+/** Resolves once the process's `/ready` answers 200: Redis reachable and every sink open. */
+export async function untilReady(sluice: SluiceProcess, port: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => {
+    if (sluice.proc.exitCode !== null) throw new Error(`sluice exited (${sluice.proc.exitCode}) before it was ready:\n${recentLog(sluice)}`);
+    return fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+  }, timeoutMs, '/ready');
+}
+
 export interface TestConfigOptions {
   prefix: string;
   pgUrl: string;

@@ -64,6 +64,12 @@ export interface BatchEncoder<R, E> {
  */
 export interface EncodingSink<R, E> extends Sink<R> {
   /**
+   * True when an encoding is a few Buffers, which move between threads for almost nothing; false when it
+   * is many objects (aggregate rows), which cost about as much to copy between threads as to compute.
+   * Only batches whose every sink encodes compactly are prepared in encode threads.
+   */
+  readonly compactEncoding: boolean;
+  /**
    * Pure: the same records in the same order give the same encoding, so a retried write sends the same
    * thing. `expectedBytes` is the batch's raw size, a first guess for the encoding's buffers.
    */

@@ -15,6 +15,7 @@ import { Pipeline, type PipelineSettings, type SinkRoute } from './pipeline/pipe
 import { startHttpServer } from './http/server.js';
 import { planSinks, type SinkPlan } from './pipeline/sink-plans.js';
 import { EncodePool } from './pipeline/encode-pool.js';
+import { preparesOffThread } from './pipeline/prepare-batch.js';
 import type { SinkContext } from '../sinks/context.js';
 import { errorMessage } from './errors.js';
 import { runRetention } from './maintenance/retention.js';
@@ -82,7 +83,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     analytics,
     uptime,
     settings: pipelineSettings(config),
-    encodePool: s.encode_threads > 0 ? new EncodePool(config, s.encode_threads, logger) : null,
+    encodePool: s.encode_threads > 0 && [plans.analytics, plans.uptime].some((p) => preparesOffThread(p.map((r) => r.sink))) ? new EncodePool(config, s.encode_threads, logger) : null,
     logger,
     metrics,
   });

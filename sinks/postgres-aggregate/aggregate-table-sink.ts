@@ -94,6 +94,8 @@ function isUndefinedTable(err: unknown): boolean {
 
 export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBatch> {
   readonly name: string;
+  /** Rows of counters, merged across batches at write time. */
+  readonly compactEncoding = false;
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
   private backgroundIndex: Promise<void> | undefined;

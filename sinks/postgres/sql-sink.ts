@@ -47,6 +47,8 @@ function bind(statement: string, table: string, extra: Record<string, string> = 
  */
 export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBatch> {
   readonly name: string;
+  /** COPY text in one Buffer per table. */
+  readonly compactEncoding = true;
   private pool: pg.Pool | undefined;
   private readonly ensuredTables = new Set<string>();
 

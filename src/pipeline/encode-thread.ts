@@ -34,6 +34,11 @@ port.on('message', (request: EncodeRequest) => {
   } catch (err) {
     reply = { seq: request.seq, error: errorMessage(err) };
   }
-  port.postMessage(reply);
+  try {
+    port.postMessage(reply);
+  } catch (err) {
+    // An encoding that cannot be cloned fails this batch, not the thread.
+    port.postMessage({ seq: request.seq, error: `cannot send the prepared batch: ${errorMessage(err)}` } satisfies EncodeReply);
+  }
 });
 port.postMessage({ ready: true });

@@ -11,8 +11,8 @@ import type { Delivery, SinkRunner } from '../delivery/sink-runner.js';
 import { startRetryWorker, type RetryJobData, type RetryQueue } from '../delivery/retry-queue.js';
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { SinkError, isEncodingSink, type WriteOutcome } from '../../sinks/sink.js';
-import { prepareBatch, type PreparedBatch, type PreparingRoute } from './prepare-batch.js';
+import { SinkError, type WriteOutcome } from '../../sinks/sink.js';
+import { prepareBatch, preparesOffThread, type PreparedBatch, type PreparingRoute } from './prepare-batch.js';
 import { EncodeThreadError, type EncodePool } from './encode-pool.js';
 
 /** A batch's share handed to one sink, and which records it holds. */
@@ -277,13 +277,13 @@ export class Pipeline {
   }
 
   /**
-   * In an encode thread when every sink of the batch encodes (a sink that takes records would have them
-   * cloned back); on this thread otherwise, and for a batch whose thread failed.
+   * In an encode thread when every sink of the batch encodes compactly (records or aggregate rows would
+   * cost as much to copy back as to make); on this thread otherwise, and for a batch whose thread failed.
    */
   private async prepare(batch: ClaimedBatch, key: SourceKey, routes: readonly SinkRoute[]): Promise<PreparedBatch> {
     const preparing: PreparingRoute[] = routes.map((r) => ({ sink: r.runner.sink, prepare: r.prepare }));
     const pool = this.parts.encodePool;
-    if (pool?.available && preparing.every((r) => isEncodingSink(r.sink))) {
+    if (pool?.available && preparesOffThread(preparing.map((r) => r.sink))) {
       try {
         return await pool.prepare(batch.elements, key.encoding, key.name);
       } catch (err) {

@@ -45,6 +45,11 @@ export interface PreparingRoute {
   prepare(record: SinkRecord<unknown>): SinkRecord<unknown> | null;
 }
 
+/** Whether a batch for these sinks is worth preparing in an encode thread: every one encodes compactly. */
+export function preparesOffThread(sinks: ReadonlyArray<Sink<unknown>>): boolean {
+  return sinks.length > 0 && sinks.every((sink) => isEncodingSink(sink) && sink.compactEncoding);
+}
+
 /**
  * One sink's share, built while the batch is decoded. Encoding is pure, so a share it fails on fails the
  * same way every time: it is refused for good.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.js';
 import type { PumpConfig } from '../../src/config/types.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
-import { prepareBatch, type PreparingRoute } from '../../src/pipeline/prepare-batch.js';
+import { prepareBatch, preparesOffThread, type PreparingRoute } from '../../src/pipeline/prepare-batch.js';
 import { processForPump } from '../../src/pipeline/process.js';
 import { recordIds } from '../../src/pipeline/identity.js';
 import { decodeAnalyticsMsgpack } from '../../src/decode/msgpack.js';
@@ -55,6 +55,7 @@ class RecordsSink implements Sink<unknown> {
 
 /** An encoding sink whose encoder breaks on the nth record. */
 class BreakingSink extends RecordsSink implements EncodingSink<unknown, number> {
+  readonly compactEncoding = true;
   constructor(private readonly breakAt: number) {
     super();
   }
@@ -136,5 +137,17 @@ describe('prepareBatch', () => {
     expect(prepared.id).toBe('replay-1');
     expect((prepared.shares[0]!.content as { encoded: EncodedAnalyticsBatch }).encoded.id).toBe('replay-1');
     expect(prepared.elementIds).toEqual(recordIds(elements.slice(0, 3)));
+  });
+});
+
+describe('preparesOffThread', () => {
+  it('sends a batch to the encode threads only when every sink of it encodes into Buffers', () => {
+    const aggregate = createSqlAggregateSink(pump({ type: 'sql_aggregate' }), { logger, config: {} as never });
+    expect(preparesOffThread([sqlSink()])).toBe(true);
+    expect(preparesOffThread([sqlSink(), sqlSink()])).toBe(true);
+    expect(preparesOffThread([sqlSink(), aggregate])).toBe(false);
+    expect(preparesOffThread([aggregate])).toBe(false);
+    expect(preparesOffThread([sqlSink(), new RecordsSink()])).toBe(false);
+    expect(preparesOffThread([])).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ const written = (n: number): WriteOutcome => ({ written: n, alreadyApplied: fals
 
 class RecordingSink implements EncodingSink<number, string> {
   readonly name = 'RECORDING';
+  readonly compactEncoding = true;
   readonly calls: string[][] = [];
   failTogether = false;
   private release: (() => void) | undefined;

@@ -76,6 +76,11 @@ export interface EncodingSink<R, E> extends Sink<R> {
   encoder(batchId: string, expectedBytes: number): BatchEncoder<R, E>;
   writeEncoded(encoded: E, signal: AbortSignal): Promise<WriteOutcome>;
   /**
+   * Optional: the buffers an encoding owns outright, which an encode thread may move to the main thread
+   * instead of copying. Nothing else may share them.
+   */
+  transferables?(encoded: E): ArrayBuffer[];
+  /**
    * Optional: several queued batches in one write, all or nothing, with one outcome per batch in their
    * order. A sink offers it when merging batches saves the store work (aggregate rows of many batches
    * fold into far fewer upserts); the runner uses it when batches queue up behind a write.

@@ -24,7 +24,10 @@ export interface CopyRows {
   readonly ids: readonly string[];
   /** `ends[i]` is the offset just past row i's newline in `text`. */
   readonly ends: readonly number[];
-  /** A Buffer where it was written; a plain Uint8Array once it has crossed from an encode thread. */
+  /**
+   * A Buffer where it was written, alone in its ArrayBuffer (never a slice of Node's shared pool), so an
+   * encode thread can move it to the main thread instead of copying it; a plain Uint8Array once moved.
+   */
   readonly text: Uint8Array;
 }
 
@@ -42,13 +45,13 @@ export class CopyRowsWriter {
   private readonly ends: number[] = [];
 
   constructor(readonly table: string, expectedBytes = 64 * 1024) {
-    this.text = Buffer.allocUnsafe(Math.max(expectedBytes, 1));
+    this.text = Buffer.allocUnsafeSlow(Math.max(expectedBytes, 1));
   }
 
   /** Makes room for `bytes` more, doubling: a batch's rows come in one go, so growth settles fast. */
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.text.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.text.length * 2, this.length + bytes));
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.text.length * 2, this.length + bytes));
     this.text.copy(grown, 0, 0, this.length);
     this.text = grown;
   }
@@ -75,7 +78,11 @@ export class CopyRowsWriter {
   /** The rows written; a buffer less than half used is copied, so a queued batch holds no idle memory. */
   finish(): CopyRows {
     const used = this.text.subarray(0, this.length);
-    const text = this.length < this.text.length / 2 ? Buffer.from(used) : used;
+    let text = used;
+    if (this.length < this.text.length / 2) {
+      text = Buffer.allocUnsafeSlow(this.length);
+      used.copy(text);
+    }
     return { table: this.table, ids: this.ids, ends: this.ends, text };
   }
 }

@@ -120,6 +120,11 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
     return this.writeEncoded(encodeBatch(this, batch), signal);
   }
 
+  /** Each table's COPY text sits alone in its ArrayBuffer (copy-rows.ts). */
+  transferables(batch: EncodedAnalyticsBatch): ArrayBuffer[] {
+    return batch.tables.map((rows) => rows.text.buffer as ArrayBuffer);
+  }
+
   async writeEncoded(batch: EncodedAnalyticsBatch, signal: AbortSignal): Promise<WriteOutcome> {
     const pool = this.pool;
     if (!pool) throw new SinkError(this.name, 'write before open', true);

@@ -2,7 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 import { planSinks } from './sink-plans.js';
-import { prepareBatch } from './prepare-batch.js';
+import { prepareBatch, type PreparedBatch, type PreparingRoute } from './prepare-batch.js';
+import { isEncodingSink } from '../../sinks/sink.js';
 import type { EncodeReply, EncodeRequest, EncodeThreadData } from './encode-pool.js';
 
 /*
@@ -26,16 +27,27 @@ function elementsOf({ bytes, ends }: EncodeRequest): Buffer[] {
   return elements;
 }
 
+/** The encodings' own buffers, moved to the main thread rather than copied. */
+function transferablesOf(prepared: PreparedBatch, routes: readonly PreparingRoute[]): ArrayBuffer[] {
+  return prepared.shares.flatMap(({ route, content }) => {
+    const { sink } = routes[route]!;
+    return content.kind === 'encoded' && isEncodingSink(sink) ? (sink.transferables?.(content.encoded) ?? []) : [];
+  });
+}
+
 port.on('message', (request: EncodeRequest) => {
   let reply: EncodeReply;
+  let transfer: ArrayBuffer[] = [];
   try {
     const routes = request.encoding === 'uptime' ? plans.uptime : plans.analytics;
-    reply = { seq: request.seq, prepared: prepareBatch(elementsOf(request), request.encoding, request.sourceKey, routes) };
+    const prepared = prepareBatch(elementsOf(request), request.encoding, request.sourceKey, routes);
+    reply = { seq: request.seq, prepared };
+    transfer = transferablesOf(prepared, routes);
   } catch (err) {
     reply = { seq: request.seq, error: errorMessage(err) };
   }
   try {
-    port.postMessage(reply);
+    port.postMessage(reply, transfer);
   } catch (err) {
     // An encoding that cannot be cloned fails this batch, not the thread.
     port.postMessage({ seq: request.seq, error: `cannot send the prepared batch: ${errorMessage(err)}` } satisfies EncodeReply);

@@ -59,9 +59,19 @@ describe('COPY text rows', () => {
     const writer = new CopyRowsWriter('t', 10 * 1024 * 1024);
     writer.add('id-0', record());
     const rows = writer.finish();
-    // Small copies may share Node's buffer pool (8 KB on Node 20, larger on Node 24): far below 10 MB either way.
-    expect(rows.text.buffer.byteLength).toBeLessThan(1024 * 1024);
+    expect(rows.text.buffer.byteLength).toBe(rows.text.length);
     expect(rows.ends).toEqual([rows.text.length]);
+  });
+
+  it('keeps every batch\'s text alone in its ArrayBuffer, never in Node\'s shared pool, so a thread can move it', () => {
+    for (const expected of [1, 64 * 1024]) {
+      const writer = new CopyRowsWriter('t', expected);
+      writer.add('id-0', record());
+      const { text } = writer.finish();
+      expect(text.byteOffset).toBe(0);
+      expect(text.buffer).not.toBe(Buffer.allocUnsafe(1).buffer);
+      expect(text.buffer.byteLength).toBeLessThan(2 * text.length + 1);
+    }
   });
 
   it('slices rows for bisection: the same bytes, ids and relative ends, also a slice of a slice', () => {

@@ -9,7 +9,6 @@ import { fillPlaceholders, sqlStatement } from '../postgres/sql.js';
 export const CREATE_TABLE = sqlStatement(import.meta.url, 'create-aggregate-table');
 export const CREATE_INDEX = sqlStatement(import.meta.url, 'create-dimension-index');
 export const CREATE_INDEX_CONCURRENTLY = sqlStatement(import.meta.url, 'create-dimension-index-concurrently');
-export const LOCK_TABLE_CREATION = sqlStatement(import.meta.url, 'lock-table-creation');
 export const UPSERT_ROWS = sqlStatement(import.meta.url, 'upsert-aggregate-rows');
 
 export interface Identifiers {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../postgres/transaction.js';
-import { CREATE_INDEX, CREATE_INDEX_CONCURRENTLY, CREATE_TABLE, LOCK_TABLE_CREATION, withIdentifiers } from './statements.js';
+import { CREATE_INDEX, CREATE_INDEX_CONCURRENTLY, CREATE_TABLE, withIdentifiers } from './statements.js';
+import { LOCK_TABLE_CREATION } from '../postgres/ledger.js';
 
 /** Where the dimension index goes and what it covers; undefined when omit_index_creation is set. */
 export interface DimensionIndex {

@@ -20,7 +20,8 @@ export function isRowRejection(err: unknown): boolean {
 export function isTransientPgError(err: unknown): boolean {
   const state = sqlState(err);
   if (state === undefined) return true; // socket errors, timeouts, pool exhaustion: no SQLSTATE at all
-  // 23505 on a catalog table is two workers creating the same table at once; the retry finds it there.
+  // Two sessions creating the same table at once collide in the catalog: 23505 on pg_type or pg_class,
+  // 42P07 (duplicate table) or 42710 (its row type already exists). The retry finds the table there.
   if (state === '23505' && /pg_type|pg_class/.test(String((err as Error).message))) return true;
-  return TRANSIENT_CLASSES.has(state.slice(0, 2)) || state === '55P03' || state === '42P07';
+  return TRANSIENT_CLASSES.has(state.slice(0, 2)) || state === '55P03' || state === '42P07' || state === '42710';
 }

@@ -12,8 +12,9 @@ import type { PreparedBatch } from './prepare-batch.js';
 /*
  * Threads that decode and encode claimed batches, so the main thread only moves bytes between Redis and
  * the stores. Decoding and encoding are most of a record's CPU; on one thread they cap a worker at what
- * one core does, whatever the machine has. A batch crosses to a thread as one buffer (moved, not copied)
- * and comes back as its prepared shares: encodings are Buffers and plain rows, cheap to clone.
+ * one core does, whatever the machine has. A batch crosses to a thread as one buffer and comes back as its
+ * prepared shares, whose encodings' buffers are moved, not copied (EncodingSink.transferables); only
+ * batches whose every sink encodes compactly come here (preparesOffThread).
  */
 
 /** What a thread is started with: the validated configuration it builds its sinks from. */

@@ -7,7 +7,7 @@ import { isEncodingSink } from '../../sinks/sink.js';
 import type { EncodeReply, EncodeRequest, EncodeThreadData } from './encode-pool.js';
 
 /*
- * An encode thread: builds the configuration's sinks (never opened: only their pure `encode` runs here)
+ * An encode thread: builds the configuration's sinks (never opened: only their pure encoders run here)
  * and answers each request with the prepared batch. Warnings the sinks' settings raise are the main
  * thread's to log, where the same sinks are built and opened, so this thread's logger is silent.
  */

@@ -116,10 +116,11 @@ export function prepareBatch(
   sourceKey: string,
   routes: readonly PreparingRoute[],
   /** The id to write under when it is not the elements' own: a replay of dead letters gets a fresh one. */
-  id = batchId(recordIds(elements)),
+  idOverride?: string,
 ): PreparedBatch {
   const decode = decoders[encoding] as (bytes: Uint8Array) => unknown;
   const elementIds = recordIds(elements);
+  const id = idOverride ?? batchId(elementIds);
   const expectedBytes = elements.reduce((n, e) => n + e.length, 0);
   const builders = routes.map((route) => new ShareBuilder(route, id, expectedBytes));
   const letters: DeadLetter[] = [];

@@ -20,12 +20,23 @@ export async function freshDatabase(label: string): Promise<TestDatabase> {
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  // pool.end() resolves before its clients' sockets have closed; a client still open when DROP … WITH
+  // (FORCE) terminates it would emit an error nobody listens to, and fail whichever test runs then.
+  const open = new Set<pg.PoolClient>();
+  pool.on('connect', (client) => {
+    open.add(client);
+    client.once('end', () => open.delete(client));
+  });
   return {
     name,
     url: url.toString(),
     pool,
     async drop() {
       await pool.end();
+      await Promise.all([...open].map((client) => new Promise((resolve) => {
+        client.once('end', resolve);
+        setTimeout(resolve, 2_000).unref();
+      })));
       const c = new pg.Client({ connectionString: ADMIN_URL });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

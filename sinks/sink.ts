@@ -81,11 +81,18 @@ export interface EncodingSink<R, E> extends Sink<R> {
    */
   transferables?(encoded: E): ArrayBuffer[];
   /**
-   * Optional: several queued batches in one write, all or nothing, with one outcome per batch in their
-   * order. A sink offers it when merging batches saves the store work (aggregate rows of many batches
-   * fold into far fewer upserts); the runner uses it when batches queue up behind a write.
+   * Optional, with `writeFolded`: for a sink whose batches merge into far less store work (aggregate rows of
+   * many batches fold into fewer upserts). Adds `next` into `into` and returns the fold, consuming both;
+   * returns undefined, leaving both as they were, when `into` is as large as a fold should grow. The runner
+   * folds batches as they queue up behind a write, so a backlog waits as one merged encoding.
    */
-  writeEncodedTogether?(encoded: readonly E[], signal: AbortSignal): Promise<WriteOutcome[]>;
+  fold?(into: E, next: E): E | undefined;
+  /**
+   * Writes a fold of several batches all or nothing, with one outcome per batch in fold order. Throws
+   * FoldConflictError, having written nothing, when the store holds some of the folded batches already
+   * and not others: their share cannot be taken back out of the fold, so each batch must go alone.
+   */
+  writeFolded?(folded: E, signal: AbortSignal): Promise<WriteOutcome[]>;
 }
 
 export function isEncodingSink<R>(sink: Sink<R>): sink is EncodingSink<R, unknown> {
@@ -111,5 +118,15 @@ export class SinkError extends SluiceError {
     options?: { cause?: unknown; context?: Record<string, unknown> },
   ) {
     super(transient ? 'sink_unavailable' : 'sink_rejected', `${sink}: ${message}`, { sink, ...options?.context }, options);
+  }
+}
+
+/**
+ * A fold held batches the store had applied already beside ones it had not (a redelivery folded in with
+ * fresh batches): nothing was written, and each batch has to be written on its own.
+ */
+export class FoldConflictError extends SluiceError {
+  constructor(readonly sink: string, readonly applied: readonly string[], readonly folded: number) {
+    super('fold_conflict', `${sink}: ${applied.length} of ${folded} folded batches were applied already`, { sink, applied });
   }
 }

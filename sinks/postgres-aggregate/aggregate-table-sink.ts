@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { byRowId, mergeRowsById, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { byRowId, foldRowsById, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
-import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { poolHealth } from '../postgres/pool-health.js';
 import { pgClientConfig } from '../postgres/connection-string.js';
 import { applyBatchesOnce, ensureLedger } from '../postgres/ledger.js';
@@ -35,38 +35,41 @@ export interface BatchRows {
 
 type TableRows = readonly [table: string, rows: AggregateRow[]];
 
-/** A batch as the rows it adds, grouped by table: what waits in the sink's queue instead of its records. */
-export interface EncodedAggregateBatch {
+/** A batch folded in, and the records its rows account for (skipped records excluded). */
+export interface FoldedBatch {
   readonly id: string;
-  readonly tables: readonly TableRows[];
   readonly counted: number;
 }
 
+/**
+ * What waits in the sink's queue instead of records: the rows one batch adds, or, once batches queued up
+ * behind a write have been folded together, the rows they add between them. Rows are grouped by table,
+ * one per id, so a fold takes as much memory as the distinct rows of its batches.
+ */
+export interface EncodedAggregateBatch {
+  /** In the order they were folded. */
+  readonly batches: FoldedBatch[];
+  readonly tables: Map<string, Map<string, FoldedRow>>;
+}
+
 /** Tables in name order, each one's rows in id order: concurrent writers take row locks in one order. */
-function inLockOrder(tables: Map<string, AggregateRow[]>): TableRows[] {
-  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, rows.sort(byRowId)]);
+function inLockOrder(tables: ReadonlyMap<string, ReadonlyMap<string, FoldedRow>>): TableRows[] {
+  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, [...rows.values()].sort(byRowId)]);
 }
 
-/** The batches' rows per table, one row per id; a lone batch's rows are unique already. */
-function mergeTables(batches: readonly EncodedAggregateBatch[]): TableRows[] {
-  if (batches.length === 1) return inLockOrder(new Map(batches[0]!.tables.map(([table, rows]) => [table, [...rows]])));
-  const groups = new Map<string, AggregateRow[]>();
-  for (const { tables } of batches) {
-    for (const [table, rows] of tables) {
-      let group = groups.get(table);
-      if (!group) groups.set(table, (group = []));
-      // A loop, not push(...rows): a batch's rows can outnumber the arguments a call may take.
-      for (const row of rows) group.push(row);
-    }
-  }
-  for (const [table, rows] of groups) groups.set(table, mergeRowsById(rows));
-  return inLockOrder(groups);
+function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): Map<string, FoldedRow> {
+  let rows = tables.get(table);
+  if (!rows) tables.set(table, (rows = new Map()));
+  return rows;
 }
 
-function firstOfEachId(batches: readonly EncodedAggregateBatch[]): EncodedAggregateBatch[] {
-  const seen = new Set<string>();
-  return batches.filter((b) => !seen.has(b.id) && seen.add(b.id));
-}
+/**
+ * Rows past which a fold takes no more batches: about 25 MB of heap, and a few seconds of upserts. Per
+ * minute, a batch of 1,000 records can add thousands of rows, so a bound in batches would not bound memory.
+ */
+const MAX_FOLDED_ROWS = 20_000;
+
+const nothingWritten = (): WriteOutcome => ({ written: 0, alreadyApplied: false, rejected: [] });
 
 /** A batch's records folded into aggregate rows, one record at a time. */
 export interface RowAggregation<R> {
@@ -94,7 +97,7 @@ function isUndefinedTable(err: unknown): boolean {
 
 export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBatch> {
   readonly name: string;
-  /** Rows of counters, merged across batches at write time. */
+  /** Rows of counters: objects, not Buffers. */
   readonly compactEncoding = false;
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
@@ -165,15 +168,10 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     return this.configuration!.settings.tableSharding ? `${base}_${utcDayStamp({ sec: row.timestampSec, nsec: 0 })}` : base;
   }
 
-  private rowsByTable(rows: readonly AggregateRow[]): TableRows[] {
-    const groups = new Map<string, AggregateRow[]>();
-    for (const row of rows) {
-      const table = this.tableFor(row);
-      let group = groups.get(table);
-      if (!group) groups.set(table, (group = []));
-      group.push(row);
-    }
-    return [...groups].map(([table, tableRows]) => [table, mergeRowsById(tableRows)]);
+  private tablesOf(rows: readonly AggregateRow[]): Map<string, Map<string, FoldedRow>> {
+    const tables = new Map<string, Map<string, FoldedRow>>();
+    for (const row of rows) foldRowsById(tableRows(tables, this.tableFor(row)), [row]);
+    return tables;
   }
 
   /** Aggregates the batch into rows; pure, since the settings are read once from the pump's config. */
@@ -184,7 +182,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
       add: ({ record }) => aggregation.add(record),
       finish: () => {
         const { rows, counted } = aggregation.rows();
-        return { id: batchId, tables: this.rowsByTable(rows), counted };
+        return { batches: [{ id: batchId, counted }], tables: this.tablesOf(rows) };
       },
     };
   }
@@ -194,36 +192,38 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   }
 
   async writeEncoded(batch: EncodedAggregateBatch, signal: AbortSignal): Promise<WriteOutcome> {
-    return (await this.writeEncodedTogether([batch], signal))[0]!;
+    return (await this.writeFolded(batch, signal))[0]!;
+  }
+
+  /** Merges `next`'s rows into `into`'s, row by row, in place; undefined once `into` holds enough rows. */
+  fold(into: EncodedAggregateBatch, next: EncodedAggregateBatch): EncodedAggregateBatch | undefined {
+    let rows = 0;
+    for (const tableRows of into.tables.values()) rows += tableRows.size;
+    if (rows >= MAX_FOLDED_ROWS) return undefined;
+    into.batches.push(...next.batches);
+    for (const [table, rows] of next.tables) foldRowsById(tableRows(into.tables, table), rows.values());
+    return into;
   }
 
   /**
-   * The batches' rows merged into one upsert per table, in one transaction with their ledger rows. Rows of
-   * the same bucket and dimension value in different batches become one row, so a backlog written
-   * together touches each row once instead of once per batch.
+   * The rows of one batch or of a fold, as one upsert per table, in one transaction with the batches'
+   * ledger rows: a backlog written as a fold touches each row once instead of once per batch.
    */
-  async writeEncodedTogether(batches: readonly EncodedAggregateBatch[], signal: AbortSignal): Promise<WriteOutcome[]> {
+  async writeFolded(folded: EncodedAggregateBatch, signal: AbortSignal): Promise<WriteOutcome[]> {
     const pool = this.pool;
     if (!pool || !this.configuration) throw new SinkError(this.name, 'write before open', true);
     const { batchSize } = this.configuration.settings;
-    const withRows = batches.filter((b) => b.tables.length > 0);
-    if (withRows.length === 0) return batches.map(() => ({ written: 0, alreadyApplied: false, rejected: [] }));
-    const ids = withRows.map((b) => b.id);
+    if (folded.tables.size === 0) return folded.batches.map(nothingWritten);
+    const ids = folded.batches.map((b) => b.id);
     try {
-      for (const table of new Set(withRows.flatMap((b) => b.tables.map(([t]) => t)))) await this.ensureTable(table);
-      const fresh = await applyBatchesOnce(pool, this.name, [...new Set(ids)], async (client, applying) => {
-        const tables = mergeTables(firstOfEachId(withRows).filter((b) => applying.has(b.id)));
-        for (const [table, rows] of tables) await upsertRows(client, table, rows, batchSize);
+      for (const table of folded.tables.keys()) await this.ensureTable(table);
+      const fresh = await applyBatchesOnce(pool, this.name, ids, async (client, applying) => {
+        if (applying.size < ids.length) throw new FoldConflictError(this.name, ids.filter((id) => !applying.has(id)), ids.length);
+        for (const [table, rows] of inLockOrder(folded.tables)) await upsertRows(client, table, rows, batchSize);
       }, signal);
-      const counted = new Set<string>();
-      return batches.map((b) => {
-        if (b.tables.length === 0) return { written: 0, alreadyApplied: false, rejected: [] };
-        // The same batch twice in one group (a take-over raced its owner) is applied once.
-        const applied = fresh.has(b.id) && !counted.has(b.id);
-        counted.add(b.id);
-        return { written: applied ? b.counted : 0, alreadyApplied: !applied, rejected: [] };
-      });
+      return folded.batches.map((b) => (fresh.has(b.id) ? { written: b.counted, alreadyApplied: false, rejected: [] } : { written: 0, alreadyApplied: true, rejected: [] }));
     } catch (err) {
+      if (err instanceof FoldConflictError) throw err;
       const what = `writing batch${ids.length > 1 ? 'es' : ''} ${ids.join(', ')}`;
       if (signal.aborted) throw new SinkError(this.name, `write cancelled: ${errorMessage(signal.reason ?? err)}`, true, { cause: err });
       if (isUndefinedTable(err)) {

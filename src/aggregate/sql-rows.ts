@@ -1,5 +1,4 @@
-import type { Counter } from './counter.js';
-import { mergeCounters } from './counter.js';
+import { accumulate, accumulatorOf, type Counter, type CounterAccumulator } from './counter.js';
 import type { DimensionEntry } from './dimensions.js';
 
 /*
@@ -63,12 +62,26 @@ export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]
  * kept, as the table keeps the existing row's.
  */
 export function mergeRowsById(rows: readonly AggregateRow[]): AggregateRow[] {
-  const byId = new Map<string, AggregateRow>();
-  for (const row of rows) {
-    const existing = byId.get(row.id);
-    byId.set(row.id, existing ? { ...existing, counter: mergeCounters(existing.counter, row.counter) } : row);
-  }
+  const byId = new Map<string, FoldedRow>();
+  foldRowsById(byId, rows);
   return [...byId.values()];
+}
+
+/** A row whose holder adds later rows of the same id into its counter. */
+export interface FoldedRow extends AggregateRow {
+  readonly counter: CounterAccumulator;
+}
+
+/**
+ * Adds `rows` into `into`, one row per id, as mergeRowsById merges them. A row whose id is new is copied,
+ * so the fold never changes a counter it was handed.
+ */
+export function foldRowsById(into: Map<string, FoldedRow>, rows: Iterable<AggregateRow>): void {
+  for (const row of rows) {
+    const existing = into.get(row.id);
+    if (existing) accumulate(existing.counter, row.counter);
+    else into.set(row.id, { ...row, counter: accumulatorOf(row.counter) });
+  }
 }
 
 /** Orders rows by id, the order in which concurrent writers must lock them. */

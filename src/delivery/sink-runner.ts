@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
-import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
+import { FoldConflictError, SinkError, type EncodingSink, type Sink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
 import { shareContent, type ShareContent } from '../pipeline/prepare-batch.js';
 import { backoffDelay, ShutdownError, sleep } from './backoff.js';
 import type { SinkMetrics } from '../metrics/metrics.js';
@@ -28,16 +28,28 @@ export type Escalation = (lastError: string) => Promise<void>;
 /** What waits in the queue: the batch itself, or only its encoding when the sink encodes. */
 export type QueuedContent = Exclude<ShareContent, { kind: 'refused' }>;
 
+/**
+ * Prepares a batch's share for this sink again, from its raw elements: a batch folded into others has no
+ * encoding of its own left to write alone.
+ */
+export type Reprepare = () => ShareContent;
+
 interface QueuedBatch {
   id: string;
-  content: QueuedContent;
   escalate: Escalation | undefined;
+  reprepare: Reprepare | undefined;
   resolve: (delivery: Delivery) => void;
   reject: (err: Error) => void;
 }
 
-/** Most batches one combined write takes: enough to fold a backlog's rows, small enough to retry cheaply. */
-const MAX_BATCHES_TOGETHER = 16;
+/** One write waiting for a slot: a batch, or batches folded into one encoding (EncodingSink.fold). */
+interface QueuedWrite {
+  members: QueuedBatch[];
+  content: QueuedContent;
+}
+
+/** Most batches one fold takes: enough to fold a backlog's rows, few enough to write one by one if it fails. */
+const MAX_BATCHES_FOLDED = 32;
 
 /**
  * Owns one sink: a bounded queue of batches, a few written at a time, transient failures retried with
@@ -45,8 +57,8 @@ const MAX_BATCHES_TOGETHER = 16;
  * queue; the pipeline stops claiming when any queue is full.
  */
 export class SinkRunner<R> {
-  /** Batches waiting for a write slot. */
-  private readonly pending: Array<QueuedBatch> = [];
+  /** Writes waiting for a slot. */
+  private readonly pending: QueuedWrite[] = [];
   private active = 0;
   private opened = false;
   private opening: Promise<void> | undefined;
@@ -69,7 +81,7 @@ export class SinkRunner<R> {
     return this.queued < this.opts.maxQueued;
   }
 
-  /** Batches waiting or being written. */
+  /** Writes waiting or in progress; a fold of batches counts once, since it takes the memory of one. */
   get queued(): number {
     return this.pending.length + this.active;
   }
@@ -79,17 +91,38 @@ export class SinkRunner<R> {
    * `escalate` (the sink's durable retry queue) when one is given, so the batch can be acknowledged.
    */
   deliver(batch: SinkBatch<R>, escalate?: Escalation): Promise<Delivery> {
-    return this.deliverShare(batch.id, shareContent(this.sink as Sink<unknown>, batch), escalate);
+    const sink = this.sink as Sink<unknown>;
+    return this.deliverShare(batch.id, shareContent(sink, batch), escalate, () => shareContent(sink, batch));
   }
 
-  /** As `deliver`, for a batch already prepared for this sink (prepare-batch.ts), possibly in another thread. */
-  deliverShare(batchId: string, content: ShareContent, escalate?: Escalation): Promise<Delivery> {
+  /**
+   * As `deliver`, for a batch already prepared for this sink (prepare-batch.ts), possibly in another thread.
+   * Without `reprepare`, the batch is never folded into others.
+   */
+  deliverShare(batchId: string, content: ShareContent, escalate?: Escalation, reprepare?: Reprepare): Promise<Delivery> {
     if (this.stopping.signal.aborted) return Promise.reject(new ShutdownError(this.name));
     if (content.kind === 'refused') return Promise.reject(new SinkError(this.name, content.reason, false));
     return new Promise((resolve, reject) => {
-      this.pending.push({ id: batchId, content, escalate, resolve, reject });
+      const queued = { id: batchId, escalate, reprepare, resolve, reject };
+      if (!this.foldIntoLast(queued, content)) this.pending.push({ members: [queued], content });
       this.startWrites();
     });
+  }
+
+  /** Folds the batch into the last write waiting, when the sink folds and the batch could be written alone again. */
+  private foldIntoLast(queued: QueuedBatch, content: QueuedContent): boolean {
+    const sink = this.sink as EncodingSink<R, unknown>;
+    const last = this.pending.at(-1);
+    if (!last || !sink.fold || !sink.writeFolded || content.kind !== 'encoded' || last.content.kind !== 'encoded') return false;
+    if (!queued.reprepare || last.members.length >= MAX_BATCHES_FOLDED) return false;
+    // Every member must be able to go alone if the fold fails, and a batch twice in one fold (a take-over
+    // raced its owner) would count twice.
+    if (last.members.some((m) => !m.reprepare || m.id === queued.id)) return false;
+    const folded = sink.fold(last.content.encoded, content.encoded);
+    if (folded === undefined) return false;
+    last.content = { kind: 'encoded', encoded: folded };
+    last.members.push(queued);
+    return true;
   }
 
   /** One write of a batch's share, without the runner's queue and retries (the retry queue has its own). */
@@ -101,38 +134,46 @@ export class SinkRunner<R> {
   /** Two writes at a time let the database work on one batch while this process formats the next. */
   private startWrites(): void {
     while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
-      const group = this.pending.splice(0, this.canWriteTogether() ? MAX_BATCHES_TOGETHER : 1);
+      const write = this.pending.shift()!;
       this.active += 1;
-      this.writeGroup(group).finally(() => {
+      this.writeQueued(write).finally(() => {
         this.active -= 1;
         this.startWrites();
       });
     }
   }
 
-  private canWriteTogether(): boolean {
-    return isEncodingSink(this.sink) && typeof this.sink.writeEncodedTogether === 'function';
-  }
-
   /**
-   * Batches that queued up behind a write go together when the sink can take them so; if that fails for
-   * any reason, each goes alone, with its own retries, escalation and dead letters.
+   * A fold is written in one go; if that fails for any reason, each of its batches is prepared again and
+   * goes alone, with its own retries, escalation and dead letters.
    */
-  private async writeGroup(group: Array<QueuedBatch>): Promise<void> {
-    if (group.length > 1 && (await this.writeTogether(group))) return;
-    for (const queued of group) await this.writeUntilDone(queued).then(queued.resolve, queued.reject);
+  private async writeQueued({ members, content }: QueuedWrite): Promise<void> {
+    if (members.length === 1) {
+      const [queued] = members as [QueuedBatch];
+      await this.writeUntilDone(queued, content).then(queued.resolve, queued.reject);
+      return;
+    }
+    if (await this.writeFold(members, content)) return;
+    for (const queued of members) {
+      if (this.stopping.signal.aborted) {
+        queued.reject(new ShutdownError(this.name));
+        continue;
+      }
+      const alone = queued.reprepare!();
+      if (alone.kind === 'refused') queued.reject(new SinkError(this.name, alone.reason, false));
+      else await this.writeUntilDone(queued, alone).then(queued.resolve, queued.reject);
+    }
   }
 
-  private async writeTogether(group: Array<QueuedBatch>): Promise<boolean> {
+  private async writeFold(members: readonly QueuedBatch[], content: QueuedContent): Promise<boolean> {
     const sink = this.sink as EncodingSink<R, unknown>;
-    const encoded = group.map(({ content }) => (content.kind === 'encoded' ? content.encoded : undefined));
     const started = process.hrtime.bigint();
     try {
-      if (this.stopping.signal.aborted) return false;
+      if (this.stopping.signal.aborted || content.kind !== 'encoded') return false;
       await this.openOnce();
-      const outcomes = await sink.writeEncodedTogether!(encoded, this.writeSignal());
+      const outcomes = await sink.writeFolded!(content.encoded, this.writeSignal());
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      group.forEach((queued, i) => {
+      members.forEach((queued, i) => {
         this.opts.metrics.observeWrite(this.name, seconds, outcomes[i]!);
         queued.resolve({ kind: 'written', outcome: outcomes[i]! });
       });
@@ -140,7 +181,9 @@ export class SinkRunner<R> {
       this.healthy = true;
       return true;
     } catch (err) {
-      this.opts.logger.warn({ sink: this.name, batches: group.length, err: errorMessage(err) }, 'combined write failed; writing its batches one by one');
+      const log = { sink: this.name, batches: members.length, err: errorMessage(err) };
+      if (err instanceof FoldConflictError) this.opts.logger.info(log, 'a redelivered batch was folded in; writing the batches one by one');
+      else this.opts.logger.warn(log, 'folded write failed; writing its batches one by one');
       return false;
     }
   }
@@ -178,14 +221,14 @@ export class SinkRunner<R> {
     return t > 0 ? AbortSignal.any([this.cancelling.signal, AbortSignal.timeout(t * 1000)]) : this.cancelling.signal;
   }
 
-  private async writeUntilDone(queued: QueuedBatch): Promise<Delivery> {
+  private async writeUntilDone(queued: QueuedBatch, content: QueuedContent): Promise<Delivery> {
     const { id, escalate } = queued;
     for (let attempt = 0; ; attempt++) {
       if (this.stopping.signal.aborted) throw new ShutdownError(this.name);
       const started = process.hrtime.bigint();
       try {
         await this.openOnce();
-        const outcome = await this.writeContent(queued.content, this.writeSignal());
+        const outcome = await this.writeContent(content, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.lastProgressAt = Date.now();
         this.healthy = true;
@@ -209,7 +252,9 @@ export class SinkRunner<R> {
   /** Stops taking batches and retrying; queued batches are rejected with ShutdownError. */
   stopAccepting(): void {
     this.stopping.abort();
-    for (const waiting of this.pending.splice(0)) waiting.reject(new ShutdownError(this.name));
+    for (const { members } of this.pending.splice(0)) {
+      for (const waiting of members) waiting.reject(new ShutdownError(this.name));
+    }
   }
 
   /** Cancels the write in progress (the deadline of shutdown has passed). */

@@ -12,7 +12,7 @@ import { startRetryWorker, type RetryJobData, type RetryQueue } from '../deliver
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { SinkError, type WriteOutcome } from '../../sinks/sink.js';
-import { prepareBatch, preparesOffThread, type PreparedBatch, type PreparingRoute } from './prepare-batch.js';
+import { prepareBatch, preparesOffThread, type PreparedBatch, type PreparingRoute, type ShareContent } from './prepare-batch.js';
 import { EncodeThreadError, type EncodePool } from './encode-pool.js';
 
 /** A batch's share handed to one sink, and which records it holds. */
@@ -68,6 +68,16 @@ export interface PipelineParts {
   encodePool: EncodePool | null;
   logger: Logger;
   metrics: Metrics;
+}
+
+function preparingRoute(route: SinkRoute): PreparingRoute {
+  return { sink: route.runner.sink, prepare: route.prepare };
+}
+
+/** One sink's share of a batch prepared again, alone, under the id it was first prepared under. */
+function prepareShare(elements: readonly Buffer[], key: SourceKey, route: SinkRoute, batchId: string): ShareContent {
+  const [share] = prepareBatch(elements, key.encoding, key.name, [preparingRoute(route)], batchId).shares;
+  return share?.content ?? { kind: 'refused', reason: `batch ${batchId} prepared again held no records for ${route.runner.name}` };
 }
 
 /**
@@ -271,7 +281,10 @@ export class Pipeline {
     const deliveries = prepared.shares.map(({ route: index, recordIds, content }): SinkDelivery => {
       const route = routes[index]!;
       const escalate = route.retry ? this.escalation(route.retry, batch, key, prepared.id) : undefined;
-      return { sink: route.runner.name, recordIds, done: route.runner.deliverShare(prepared.id, content, escalate) };
+      // A redelivered batch may be in the store already; folded in with fresh batches, it would make the
+      // whole fold conflict (FoldConflictError), so it goes alone and the ledger skips it.
+      const reprepare = batch.redelivered ? undefined : () => prepareShare(batch.elements, key, route, prepared.id);
+      return { sink: route.runner.name, recordIds, done: route.runner.deliverShare(prepared.id, content, escalate, reprepare) };
     });
     return { id: prepared.id, letters: prepared.letters, rawById: rawByIdOf(prepared, batch.elements), deliveries };
   }
@@ -281,7 +294,7 @@ export class Pipeline {
    * cost as much to copy back as to make); on this thread otherwise, and for a batch whose thread failed.
    */
   private async prepare(batch: ClaimedBatch, key: SourceKey, routes: readonly SinkRoute[]): Promise<PreparedBatch> {
-    const preparing: PreparingRoute[] = routes.map((r) => ({ sink: r.runner.sink, prepare: r.prepare }));
+    const preparing = routes.map(preparingRoute);
     const pool = this.parts.encodePool;
     if (pool?.available && preparesOffThread(preparing.map((r) => r.sink))) {
       try {
@@ -328,7 +341,7 @@ export class Pipeline {
   private async retryJob(route: SinkRoute, job: Job<RetryJobData>, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
     const { data } = job;
     const elements = data.elements.map((b64) => Buffer.from(b64, 'base64'));
-    const prepared = prepareBatch(elements, encodingOf.get(data.sourceKey) ?? data.encoding, data.sourceKey, [{ sink: route.runner.sink, prepare: route.prepare }], data.batchId);
+    const prepared = prepareBatch(elements, encodingOf.get(data.sourceKey) ?? data.encoding, data.sourceKey, [preparingRoute(route)], data.batchId);
     const [share] = prepared.shares;
     if (!share) return;
     if (share.content.kind === 'refused') throw new UnrecoverableError(share.content.reason);

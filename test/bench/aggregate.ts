@@ -17,7 +17,8 @@
  * key prefix of its own; at the end the apiid rows' hits are checked against the aggregatable records.
  *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
- * BENCH_SPAN_HOURS (default 1), BENCH_SLUICE (JSON of `sluice` settings for the measured process). At about
+ * BENCH_SPAN_HOURS (default 1), BENCH_SLUICE (JSON of `sluice` settings for the measured process), BENCH_MODES
+ * (`hourly`, `per_minute` or both, comma-separated; default both). At about
  * 24,000 records/s hourly and 6,000 per minute on a 2-core machine, one run of both modes takes about
  * 2 minutes; BENCH_RUNS=1 for a quick look.
  */
@@ -30,7 +31,7 @@ import { ClaimStore } from '../../src/source/claim-store.js';
 import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, stageRoundRobin } from '../harness/redis.js';
-import { freePort, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
+import { exitStatus, freePort, recentLog, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -39,8 +40,9 @@ const SPAN_HOURS = Number(process.env.BENCH_SPAN_HOURS ?? 1);
 const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : {};
 /** Sluice's claim size in these runs (`purge_chunk`), and the ceiling's. */
 const CHUNK = 1000;
-const MODES = ['hourly', 'per_minute'] as const;
-type Mode = (typeof MODES)[number];
+const ALL_MODES = ['hourly', 'per_minute'] as const;
+type Mode = (typeof ALL_MODES)[number];
+const MODES = ALL_MODES.filter((m) => (process.env.BENCH_MODES ?? ALL_MODES.join(',')).split(',').includes(m));
 
 const log = (line: string) => process.stderr.write(`[bench:aggregate] ${line}\n`);
 
@@ -133,7 +135,8 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<{ rp
       released = performance.now();
       await releaseStaged(redis, keys);
       for (;;) {
-        if (sluice.proc.exitCode !== null) throw new Error(`sluice exited (${sluice.proc.exitCode}) before draining:\n${sluice.output.slice(-20).join('\n')}`);
+        const status = exitStatus(sluice);
+        if (status) throw new Error(`sluice ended (${status}) before draining:\n${recentLog(sluice)}`);
         peak = Math.max(peak, peakRssMb(sluice.proc.pid!));
         if (await drained(redis, keys)) break;
         if (performance.now() - released > 900_000) throw new Error('sluice did not drain within 15 minutes');
@@ -196,8 +199,7 @@ async function main(): Promise<void> {
     hit_records: work.aggregatable,
     purge_chunk: CHUNK,
     runs: RUNS,
-    hourly: summary('hourly'),
-    per_minute: summary('per_minute'),
+    ...Object.fromEntries(MODES.map((mode) => [mode, summary(mode)])),
     sluice_settings: Object.keys(SLUICE_SETTINGS).length > 0 ? SLUICE_SETTINGS : 'defaults',
     method: 'sluice: spawned process, ready (/ready 200) on empty lists, timed from the records appearing on them (staged lists '
       + 'renamed in, one MULTI) until every list and in-flight list is empty (acked after commit); also from spawn, start-up included; '

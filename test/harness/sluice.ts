@@ -38,6 +38,12 @@ export function startSluice(args: string[], env: Record<string, string> = {}, cw
   return { proc, output, exited, kill: (signal = 'SIGTERM') => void proc.kill(signal) };
 }
 
+/** How the process ended ("exit code 1", "signal SIGABRT"), or undefined while it runs. */
+export function exitStatus({ proc }: SluiceProcess): string | undefined {
+  if (proc.signalCode !== null) return `signal ${proc.signalCode}`;
+  return proc.exitCode !== null ? `exit code ${proc.exitCode}` : undefined;
+}
+
 /** The process's last log lines above debug, to print when a test around it fails. */
 export function recentLog(sluice: SluiceProcess, lines = 20): string {
   return sluice.output.filter((l) => !l.includes('"level":20')).slice(-lines).join('\n');
@@ -90,7 +96,8 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false>, ti
 /** Resolves once the process's `/ready` answers 200: Redis reachable and every sink open. */
 export async function untilReady(sluice: SluiceProcess, port: number, timeoutMs = 60_000): Promise<void> {
   await waitFor(async () => {
-    if (sluice.proc.exitCode !== null) throw new Error(`sluice exited (${sluice.proc.exitCode}) before it was ready:\n${recentLog(sluice)}`);
+    const status = exitStatus(sluice);
+    if (status) throw new Error(`sluice ended (${status}) before it was ready:\n${recentLog(sluice)}`);
     return fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
   }, timeoutMs, '/ready');
 }

@@ -5,7 +5,7 @@ import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
 import { dropExpiredShards } from '../../sinks/postgres/retention.js';
-import { SinkError, encodeBatch, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
+import { FoldConflictError, SinkError, encodeBatch, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { sinkDatabase } from '../harness/sink-database.js';
 
@@ -224,7 +224,11 @@ describe('exactly once and size', () => {
     expect(await rows()).toEqual(before);
   });
 
-  it('batches written together equal the same batches written one by one; one already applied is skipped', async () => {
+  /** The batches' encodings folded into one, as the sink runner folds batches queued behind a write. */
+  const foldOf = (sink: EncodingSink<AnalyticsRecord, unknown>, batches: readonly SinkBatch<AnalyticsRecord>[]) =>
+    batches.map((b) => encodeBatch(sink, b)).reduce((into, next) => sink.fold!(into, next));
+
+  it('batches folded into one write equal the same batches written one by one', async () => {
     const batches = [0, 1, 2, 3].map((i) => batch([
       record({ api_key: `key-${i % 2}`, response_code: i === 2 ? 500 : 200, request_time: 10 + i }),
       record({ api_key: 'key-shared', timestamp: at(HOUR + 60 * i), tags: ['t1', `t${i}`] }),
@@ -235,19 +239,26 @@ describe('exactly once and size', () => {
     for (const b of batches) await write(alone, b);
     const expected = byValue(await rows());
     await database.db.pool.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-    const together = (await openSink()) as EncodingSink<AnalyticsRecord, unknown>;
-    await write(together, batches[1]!);
-    const outcomes = await together.writeEncodedTogether!(batches.map((b) => encodeBatch(together, b)), new AbortController().signal);
-    expect(outcomes.map((o) => [o.written, o.alreadyApplied])).toEqual([[2, false], [0, true], [2, false], [2, false]]);
+    const folding = (await openSink()) as EncodingSink<AnalyticsRecord, unknown>;
+    await write(folding, batches[0]!);
+    const outcomes = await folding.writeFolded!(foldOf(folding, batches.slice(1)), new AbortController().signal);
+    expect(outcomes.map((o) => [o.written, o.alreadyApplied])).toEqual([[2, false], [2, false], [2, false]]);
     expect(byValue(await rows())).toEqual(expected);
   });
 
-  it('the same batch twice in one combined write is applied once', async () => {
+  it('a fold holding a batch applied already writes nothing and says which; a fold of applied batches only is skipped', async () => {
     const sink = (await openSink()) as EncodingSink<AnalyticsRecord, unknown>;
-    const b = batch([record({})]);
-    const outcomes = await sink.writeEncodedTogether!([encodeBatch(sink, b), encodeBatch(sink, b)], new AbortController().signal);
-    expect(outcomes.map((o) => o.alreadyApplied)).toEqual([false, true]);
-    expect(Number(totalRow(await rows()).counter_hits)).toBe(1);
+    const [first, second] = [batch([record({})]), batch([record({ api_key: 'other' })])];
+    await write(sink, first);
+    const before = await rows();
+    const conflict = sink.writeFolded!(foldOf(sink, [first, second]), new AbortController().signal);
+    await expect(conflict).rejects.toBeInstanceOf(FoldConflictError);
+    await expect(conflict).rejects.toMatchObject({ applied: [first.id], folded: 2 });
+    expect(await rows()).toEqual(before);
+    await write(sink, second);
+    const outcomes = await sink.writeFolded!(foldOf(sink, [first, second]), new AbortController().signal);
+    expect(outcomes.map((o) => o.alreadyApplied)).toEqual([true, true]);
+    expect(Number(totalRow(await rows()).counter_hits)).toBe(2);
   });
 
   it('a batch with 5,000 distinct dimensions is written in one statement without a bind-parameter error', async () => {

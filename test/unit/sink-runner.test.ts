@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.js';
 import { SinkRunner, type Delivery } from '../../src/delivery/sink-runner.js';
-import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
+import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
 
 /* The runner's queueing with a stand-in sink: which calls a sink gets, not what a store does with them. */
 
@@ -12,6 +12,10 @@ class RecordingSink implements EncodingSink<number, string> {
   readonly compactEncoding = true;
   readonly calls: string[][] = [];
   failTogether = false;
+  /** Batches a fold may hold before the sink says it is full. */
+  foldLimit = Infinity;
+  /** A batch id the store holds already: a fold with it in conflicts. */
+  conflictOn: string | undefined;
   private release: (() => void) | undefined;
   /** Holds the first write until released, so later batches queue up behind it. */
   private gate: Promise<void> | undefined = new Promise((resolve) => (this.release = resolve));
@@ -44,10 +48,17 @@ class RecordingSink implements EncodingSink<number, string> {
     await gate;
     return written(Number(encoded.split(':')[1]));
   }
-  async writeEncodedTogether(encoded: readonly string[]): Promise<WriteOutcome[]> {
+  fold(into: string, next: string): string | undefined {
+    return into.split('+').length >= this.foldLimit ? undefined : `${into}+${next}`;
+  }
+  async writeFolded(folded: string): Promise<WriteOutcome[]> {
+    const batches = folded.split('+');
+    if (this.conflictOn !== undefined && batches.some((b) => b.startsWith(`${this.conflictOn}:`))) {
+      throw new FoldConflictError(this.name, [this.conflictOn], batches.length);
+    }
     if (this.failTogether) throw new Error('combined write refused');
-    this.calls.push([...encoded]);
-    return encoded.map((e) => written(Number(e.split(':')[1])));
+    this.calls.push(batches);
+    return batches.map((e) => written(Number(e.split(':')[1])));
   }
 }
 
@@ -64,7 +75,7 @@ const batchOf = (id: string, n: number): SinkBatch<number> => ({
 });
 
 describe('SinkRunner', () => {
-  it('writes batches that queued up behind a write together, each delivery with its own outcome', async () => {
+  it('folds batches that queued up behind a write into one write, each delivery with its own outcome', async () => {
     const sink = new RecordingSink();
     const r = runner(sink);
     const deliveries = [1, 2, 3, 4].map((n) => r.deliver(batchOf(`b${n}`, n)));
@@ -74,7 +85,17 @@ describe('SinkRunner', () => {
     expect(outcomes).toEqual([1, 2, 3, 4].map((n): Delivery => ({ kind: 'written', outcome: written(n) })));
   });
 
-  it('falls back to one write per batch when the combined write fails', async () => {
+  it('starts another write when the sink says a fold is full', async () => {
+    const sink = new RecordingSink();
+    sink.foldLimit = 2;
+    const r = runner(sink);
+    const deliveries = [1, 2, 3, 4, 5].map((n) => r.deliver(batchOf(`b${n}`, n)));
+    sink.openGate();
+    await Promise.all(deliveries);
+    expect(sink.calls).toEqual([['b1:1'], ['b2:2', 'b3:3'], ['b4:4', 'b5:5']]);
+  });
+
+  it('falls back to one write per batch, each prepared again, when the folded write fails', async () => {
     const sink = new RecordingSink();
     sink.failTogether = true;
     const r = runner(sink);
@@ -82,6 +103,35 @@ describe('SinkRunner', () => {
     sink.openGate();
     expect((await Promise.all(deliveries)).map((d) => d.kind === 'written' && d.outcome.written)).toEqual([1, 2, 3]);
     expect(sink.calls).toEqual([['b1:1'], ['b2:2'], ['b3:3']]);
+  });
+
+  it('writes each batch alone when a fold holds a batch the store had applied already', async () => {
+    const sink = new RecordingSink();
+    sink.conflictOn = 'b2';
+    const r = runner(sink);
+    const deliveries = [1, 2, 3].map((n) => r.deliver(batchOf(`b${n}`, n)));
+    sink.openGate();
+    expect((await Promise.all(deliveries)).map((d) => d.kind === 'written' && d.outcome.written)).toEqual([1, 2, 3]);
+    expect(sink.calls).toEqual([['b1:1'], ['b2:2'], ['b3:3']]);
+  });
+
+  it('never folds the same batch twice into one write (a take-over racing its owner)', async () => {
+    const sink = new RecordingSink();
+    const r = runner(sink);
+    const deliveries = [r.deliver(batchOf('b1', 1)), r.deliver(batchOf('b2', 2)), r.deliver(batchOf('b2', 2)), r.deliver(batchOf('b3', 3))];
+    sink.openGate();
+    await Promise.all(deliveries);
+    expect(sink.calls).toEqual([['b1:1'], ['b2:2'], ['b2:2', 'b3:3']]);
+  });
+
+  it('does not fold a batch that could not be prepared again on its own', async () => {
+    const sink = new RecordingSink();
+    const r = runner(sink);
+    const share = (id: string) => ({ kind: 'encoded' as const, encoded: `${id}:1` });
+    const deliveries = [r.deliverShare('b1', share('b1')), r.deliverShare('b2', share('b2')), r.deliverShare('b3', share('b3'))];
+    sink.openGate();
+    await Promise.all(deliveries);
+    expect(sink.calls).toEqual([['b1:1'], ['b2:1'], ['b3:1']]);
   });
 
   it('a batch the sink cannot encode is refused for good, and the next one is written', async () => {

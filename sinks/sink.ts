@@ -93,6 +93,11 @@ export interface EncodingSink<R, E> extends Sink<R> {
    * and not others: their share cannot be taken back out of the fold, so each batch must go alone.
    */
   writeFolded?(folded: E, signal: AbortSignal): Promise<WriteOutcome[]>;
+  /**
+   * Optional: about how much heap an encoding holds while it waits to be written. The pipeline counts it
+   * against `memory_budget_mb` beside the raw bytes it holds, so that deep folds cannot exhaust the heap.
+   */
+  heapBytes?(encoded: E): number;
 }
 
 export function isEncodingSink<R>(sink: Sink<R>): sink is EncodingSink<R, unknown> {

@@ -40,6 +40,8 @@ export function pipelineSettings(config: PumpConfiguration): PipelineSettings {
     maxInflightBatches: s.claim_concurrency,
     // Decoded records and per-sink copies take a few times the raw bytes.
     maxInflightBytes: (s.memory_budget_mb * 1024 * 1024) / 4,
+    // Raw bytes are outside the heap; queued encodings are in it, beside everything else the worker keeps.
+    maxQueuedHeapBytes: (s.memory_budget_mb * 1024 * 1024) / 8,
     maxRetryBacklog: s.retry.queue_max_backlog,
   };
 }

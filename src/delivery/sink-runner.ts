@@ -46,6 +46,8 @@ interface QueuedBatch {
 interface QueuedWrite {
   members: QueuedBatch[];
   content: QueuedContent;
+  /** The encoding's heap, as the sink estimates it (EncodingSink.heapBytes). */
+  heapBytes: number;
 }
 
 /** Most batches one fold takes: enough to fold a backlog's rows, few enough to write one by one if it fails. */
@@ -60,6 +62,7 @@ export class SinkRunner<R> {
   /** Writes waiting for a slot. */
   private readonly pending: QueuedWrite[] = [];
   private active = 0;
+  private activeHeapBytes = 0;
   private opened = false;
   private opening: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -81,9 +84,19 @@ export class SinkRunner<R> {
     return this.queued < this.opts.maxQueued;
   }
 
-  /** Writes waiting or in progress; a fold of batches counts once, since it takes the memory of one. */
+  /** Writes waiting or in progress; a fold of batches counts once. */
   get queued(): number {
     return this.pending.length + this.active;
+  }
+
+  /** Heap the encodings waiting or being written hold, as the sink estimates it; 0 when it does not. */
+  get heldHeapBytes(): number {
+    return this.pending.reduce((n, w) => n + w.heapBytes, this.activeHeapBytes);
+  }
+
+  private heapBytesOf(content: QueuedContent): number {
+    const sink = this.sink as EncodingSink<R, unknown>;
+    return content.kind === 'encoded' ? (sink.heapBytes?.(content.encoded) ?? 0) : 0;
   }
 
   /**
@@ -104,7 +117,7 @@ export class SinkRunner<R> {
     if (content.kind === 'refused') return Promise.reject(new SinkError(this.name, content.reason, false));
     return new Promise((resolve, reject) => {
       const queued = { id: batchId, escalate, reprepare, resolve, reject };
-      if (!this.foldIntoLast(queued, content)) this.pending.push({ members: [queued], content });
+      if (!this.foldIntoLast(queued, content)) this.pending.push({ members: [queued], content, heapBytes: this.heapBytesOf(content) });
       this.startWrites();
     });
   }
@@ -121,6 +134,7 @@ export class SinkRunner<R> {
     const folded = sink.fold(last.content.encoded, content.encoded);
     if (folded === undefined) return false;
     last.content = { kind: 'encoded', encoded: folded };
+    last.heapBytes = this.heapBytesOf(last.content);
     last.members.push(queued);
     return true;
   }
@@ -136,8 +150,10 @@ export class SinkRunner<R> {
     while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
       const write = this.pending.shift()!;
       this.active += 1;
+      this.activeHeapBytes += write.heapBytes;
       this.writeQueued(write).finally(() => {
         this.active -= 1;
+        this.activeHeapBytes -= write.heapBytes;
         this.startWrites();
       });
     }

@@ -52,6 +52,8 @@ export interface PipelineSettings {
   maxInflightBatches: number;
   /** Raw bytes of claimed batches held at once; decoded records take a few times more. */
   maxInflightBytes: number;
+  /** Heap that sinks' queued encodings may hold at once, as the sinks estimate it (folded aggregate rows). */
+  maxQueuedHeapBytes: number;
   /** Batches waiting in one sink's retry queue past which claiming pauses. */
   maxRetryBacklog: number;
 }
@@ -141,6 +143,7 @@ export class Pipeline {
     const s = this.parts.settings;
     return this.held.size + this.claimsInProgress < s.maxInflightBatches
       && this.inflightBytes < s.maxInflightBytes
+      && this.runners.reduce((n, r) => n + r.heldHeapBytes, 0) < s.maxQueuedHeapBytes
       && this.runners.every((r) => r.hasRoom())
       && [...this.retryBacklog.values()].every((n) => n < s.maxRetryBacklog);
   }

@@ -51,6 +51,9 @@ class RecordingSink implements EncodingSink<number, string> {
   fold(into: string, next: string): string | undefined {
     return into.split('+').length >= this.foldLimit ? undefined : `${into}+${next}`;
   }
+  heapBytes(encoded: string): number {
+    return encoded.split('+').length * 10;
+  }
   async writeFolded(folded: string): Promise<WriteOutcome[]> {
     const batches = folded.split('+');
     if (this.conflictOn !== undefined && batches.some((b) => b.startsWith(`${this.conflictOn}:`))) {
@@ -83,6 +86,18 @@ describe('SinkRunner', () => {
     const outcomes = await Promise.all(deliveries);
     expect(sink.calls).toEqual([['b1:1'], ['b2:2', 'b3:3', 'b4:4']]);
     expect(outcomes).toEqual([1, 2, 3, 4].map((n): Delivery => ({ kind: 'written', outcome: written(n) })));
+  });
+
+  it('counts the heap its queued encodings hold, folds included, until they are written', async () => {
+    const sink = new RecordingSink();
+    const r = runner(sink);
+    const deliveries = [1, 2, 3].map((n) => r.deliver(batchOf(`b${n}`, n)));
+    expect(r.heldHeapBytes).toBe(30);
+    sink.openGate();
+    await Promise.all(deliveries);
+    // A write's slot, and the heap it counts, is released just after its batches resolve.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.heldHeapBytes).toBe(0);
   });
 
   it('starts another write when the sink says a fold is full', async () => {

@@ -1,7 +1,6 @@
 import type pg from 'pg';
-import { inTransaction } from '../postgres/transaction.js';
 import { CREATE_INDEX, CREATE_INDEX_CONCURRENTLY, CREATE_TABLE, withIdentifiers } from './statements.js';
-import { LOCK_TABLE_CREATION } from '../postgres/ledger.js';
+import { creatingTable } from '../postgres/table-creation.js';
 
 /** Where the dimension index goes and what it covers; undefined when omit_index_creation is set. */
 export interface DimensionIndex {
@@ -13,13 +12,9 @@ export function dimensionIndexName(table: string): string {
   return `${table}_idx_dimension`;
 }
 
-/**
- * Creates the table, and its index in the foreground, in one transaction under an advisory lock, so
- * workers racing to create the same daily shard queue behind each other instead of failing.
- */
+/** Creates the table, and its index in the foreground, taking turns with other creators (creatingTable). */
 export async function createTable(pool: pg.Pool, table: string, index: DimensionIndex | undefined): Promise<void> {
-  await inTransaction(pool, async (client) => {
-    await client.query(LOCK_TABLE_CREATION, [table]);
+  await creatingTable(pool, table, async (client) => {
     await client.query(withIdentifiers(CREATE_TABLE, { table }));
     if (index) await client.query(withIdentifiers(CREATE_INDEX, { table, index: dimensionIndexName(table), columns: index.columns }));
   });

@@ -1,21 +1,14 @@
 import type { Pool, PoolClient } from 'pg';
 import { sqlStatement } from './sql.js';
 import { inTransaction, ROLL_BACK } from './transaction.js';
+import { creatingTable } from './table-creation.js';
 
 const CREATE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'create-applied-batches');
 const RECORD_APPLIED_BATCHES = sqlStatement(import.meta.url, 'record-applied-batches');
 const PRUNE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'prune-applied-batches');
-/** Serialises creators of one table, by name; held until their transaction ends. */
-export const LOCK_TABLE_CREATION = sqlStatement(import.meta.url, 'lock-table-creation');
-
-/**
- * Creates the ledger unless it exists. Two sessions creating it at once (two sinks of one worker opening
- * together, or workers starting together on a fresh database) would collide in the catalog, so creators
- * take turns.
- */
+/** Creates the ledger unless it exists; every sink of every worker does so when it opens. */
 export async function ensureLedger(pool: Pool): Promise<void> {
-  await inTransaction(pool, async (client) => {
-    await client.query(LOCK_TABLE_CREATION, ['sluice_applied_batches']);
+  await creatingTable(pool, 'sluice_applied_batches', async (client) => {
     await client.query(CREATE_APPLIED_BATCHES);
   });
 }

@@ -11,6 +11,7 @@ import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type Reje
 import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, quoteIdent } from './columns.js';
 import { CopyRowsWriter, sliceRows, type CopyRows } from './copy-rows.js';
 import { applyBatchOnce, ensureLedger } from './ledger.js';
+import { creatingTable } from './table-creation.js';
 import { isRowRejection, isTransientPgError } from './pg-errors.js';
 import { pgClientConfig } from './connection-string.js';
 import { fillPlaceholders, sqlStatement } from './sql.js';
@@ -82,20 +83,20 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
   private async ensureTable(table: string, existingMayHoldData = false): Promise<void> {
     if (this.ensuredTables.has(table)) return;
     const pool = this.pool!;
-    await pool.query(bind(CREATE_TABLE, table, { $COLUMNS: COLUMN_DEFINITIONS }));
-    if (!this.options.omitIndexCreation) {
-      const indexes = INDEXED_COLUMNS.map((column) => ({
-        $INDEX: quoteIdent(`${table}_idx_${column}`), $COLUMN: quoteIdent(column),
-      }));
-      if (existingMayHoldData) {
-        // Building on a full table must not block the gateway's analytics: concurrently, in the background,
-        // one index at a time (concurrent builds on one table wait for each other and deadlock).
-        void (async () => {
-          for (const i of indexes) await pool.query(bind(CREATE_INDEX_CONCURRENTLY, table, i));
-        })().catch((err) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'index creation failed'));
-      } else {
-        for (const i of indexes) await pool.query(bind(CREATE_INDEX, table, i));
-      }
+    const indexes = this.options.omitIndexCreation ? [] : INDEXED_COLUMNS.map((column) => ({
+      $INDEX: quoteIdent(`${table}_idx_${column}`), $COLUMN: quoteIdent(column),
+    }));
+    await creatingTable(pool, table, async (client) => {
+      await client.query(bind(CREATE_TABLE, table, { $COLUMNS: COLUMN_DEFINITIONS }));
+      if (!existingMayHoldData) for (const i of indexes) await client.query(bind(CREATE_INDEX, table, i));
+    });
+    if (existingMayHoldData && indexes.length > 0) {
+      // Building on a full table must not block the gateway's analytics: concurrently, in the background,
+      // one index at a time (concurrent builds on one table wait for each other and deadlock), outside any
+      // transaction, as CONCURRENTLY requires.
+      void (async () => {
+        for (const i of indexes) await pool.query(bind(CREATE_INDEX_CONCURRENTLY, table, i));
+      })().catch((err) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'index creation failed'));
     }
     this.ensuredTables.add(table);
   }

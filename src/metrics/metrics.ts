@@ -34,6 +34,7 @@ export class Metrics implements SinkMetrics {
   readonly deadLetters = new Gauge({ name: 'sluice_dead_letters', help: 'Dead letters kept in Redis.', registers: [this.registry] });
   readonly inflightBatches = new Gauge({ name: 'sluice_inflight_batches', help: 'Claimed batches not yet acknowledged.', registers: [this.registry] });
   readonly inflightBytes = new Gauge({ name: 'sluice_memory_budget_used_bytes', help: 'Raw bytes of claimed batches held in memory.', registers: [this.registry] });
+  readonly queuedHeapBytes = new Gauge({ name: 'sluice_sink_queued_heap_bytes', help: 'Heap held by encodings waiting for or in a sink\'s write, as the sink estimates it (folded aggregate rows); counted against memory_budget_mb.', labelNames: ['sink'], registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_' });

@@ -266,6 +266,7 @@ export class Pipeline {
   private updateGauges(): void {
     this.parts.metrics.inflightBatches.set(this.held.size);
     this.parts.metrics.inflightBytes.set(this.inflightBytes);
+    for (const runner of this.runners) this.parts.metrics.queuedHeapBytes.set({ sink: runner.name }, runner.heldHeapBytes);
   }
 
   /**

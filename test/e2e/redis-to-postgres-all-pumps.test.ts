@@ -55,8 +55,9 @@ describe('fixtures from Redis into sql + sql_aggregate + uptime SQL at once', ()
     // The uptime key has a fixed name in Tyk, so this test owns it while it runs.
     await redis.del(uptimeKey().name);
     await pushRoundRobin(redis, [uptimeKey().name], uptime.map((f) => f.bytes));
+    const port = await freePort();
     const config = sqlPumpConfig({
-      prefix, pgUrl: db.url, port: await freePort(),
+      prefix, pgUrl: db.url, port,
       extra: {
         dont_purge_uptime_data: false,
         uptime_pump_config: { uptime_type: 'sql', type: 'postgres', connection_string: db.url },
@@ -70,6 +71,9 @@ describe('fixtures from Redis into sql + sql_aggregate + uptime SQL at once', ()
     try {
       await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0 && (await redis.llen(uptimeKey().name)) === 0, 60_000, 'lists drained');
       await waitFor(async () => (await redis.keys('{host-checker:tyk-uptime-analytics}*')).length === 0, 20_000, 'uptime in-flight acked');
+      // Every batch written and acknowledged: no aggregate rows are held any more.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^sluice_sink_queued_heap_bytes\{sink="SQL_AGGREGATE"\} 0$/m);
     } finally {
       sluice.kill('SIGTERM');
     }

@@ -7,10 +7,11 @@ import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js'
 import type { PumpConfig } from '../../src/config/types.js';
 import type { Sink } from '../../sinks/sink.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 
 /*
  * Sinks opening at the same moment on a fresh database, as two pumps of one worker do, or workers started
- * together: each creates the applied-batches ledger (and the aggregate sinks their table) if it is missing.
+ * together: each creates the applied-batches ledger (and its own tables, daily shards included) if missing.
  * Concurrent CREATE TABLE IF NOT EXISTS of one table can collide in PostgreSQL's catalog ("type ... already
  * exists"); once, that failure was taken for a permanent refusal and a whole batch was dead-lettered.
  */
@@ -49,6 +50,26 @@ describe('sinks opening at once on a fresh database', () => {
       const { rows } = await fresh.pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'sluice_applied_batches'`);
       expect(rows[0].n).toBe(1);
       await fresh.drop();
+      db = undefined;
+    }
+  });
+
+  it(`sql sinks create tyk_analytics and a daily shard with its indexes without colliding (${ROUNDS} fresh databases, ${AT_ONCE} sinks each)`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      db = await freshDatabase('sql_table_race');
+      const url = db.url;
+      const opening = Array.from({ length: AT_ONCE }, (_, i) => new SqlSink({
+        name: `SQL_${i}`, connectionString: url, tableName: 'tyk_analytics', tableSharding: i % 2 === 1, omitIndexCreation: i % 2 === 0, logger,
+      }));
+      sinks.push(...(opening as Array<Sink<unknown>>));
+      const opened = await Promise.allSettled(opening.map((sink) => sink.open()));
+      expect(opened.filter((r) => r.status === 'rejected')).toEqual([]);
+      // The sharded sinks create the same daily shard, indexes in the foreground, on their first writes.
+      const record = { ...analyticsMsgpackFixtures()[0]!.record };
+      const writes = await Promise.allSettled(opening.filter((_, i) => i % 2 === 1).map((sink, i) => sink.write({ id: `b${i}`, records: [{ id: `r${i}`, record, bytes: 1 }] }, new AbortController().signal)));
+      expect(writes.filter((r) => r.status === 'rejected')).toEqual([]);
+      await Promise.all(sinks.splice(0).map((s) => s.close()));
+      await db.drop();
       db = undefined;
     }
   });

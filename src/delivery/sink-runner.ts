@@ -175,7 +175,14 @@ export class SinkRunner<R> {
         queued.reject(new ShutdownError(this.name));
         continue;
       }
-      const alone = queued.reprepare!();
+      let alone: ShareContent;
+      try {
+        alone = queued.reprepare!();
+      } catch (err) {
+        // Not the sink's refusal: the pipeline hands the batch back to Redis for redelivery.
+        queued.reject(err instanceof Error ? err : new Error(String(err)));
+        continue;
+      }
       if (alone.kind === 'refused') queued.reject(new SinkError(this.name, alone.reason, false));
       else await this.writeUntilDone(queued, alone).then(queued.resolve, queued.reject);
     }
@@ -198,7 +205,7 @@ export class SinkRunner<R> {
       return true;
     } catch (err) {
       const log = { sink: this.name, batches: members.length, err: errorMessage(err) };
-      if (err instanceof FoldConflictError) this.opts.logger.info(log, 'a redelivered batch was folded in; writing the batches one by one');
+      if (err instanceof FoldConflictError) this.opts.logger.info(log, 'the store held a folded batch already (a lease race); writing the batches one by one');
       else this.opts.logger.warn(log, 'folded write failed; writing its batches one by one');
       return false;
     }

@@ -139,6 +139,25 @@ describe('SinkRunner', () => {
     expect(sink.calls).toEqual([['b1:1'], ['b2:2'], ['b2:2', 'b3:3']]);
   });
 
+  it('a batch that cannot be prepared again after a failed fold is handed back, and the others are written', async () => {
+    const sink = new RecordingSink();
+    sink.failTogether = true;
+    const r = runner(sink);
+    const share = (id: string) => ({ kind: 'encoded' as const, encoded: `${id}:1` });
+    const lost = () => {
+      throw new Error('elements gone');
+    };
+    const deliveries = [
+      r.deliverShare('b1', share('b1'), undefined, () => share('b1')),
+      r.deliverShare('b2', share('b2'), undefined, lost),
+      r.deliverShare('b3', share('b3'), undefined, () => share('b3')),
+    ];
+    sink.openGate();
+    const settled = await Promise.allSettled(deliveries);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(sink.calls).toEqual([['b1:1'], ['b3:1']]);
+  });
+
   it('does not fold a batch that could not be prepared again on its own', async () => {
     const sink = new RecordingSink();
     const r = runner(sink);

@@ -64,7 +64,7 @@ function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): 
 }
 
 /**
- * Rows past which a fold takes no more batches: about 25 MB of heap, and a few seconds of upserts. Per
+ * Rows past which a fold takes no more batches: about 12 MB of heap, and about a second of upserts. Per
  * minute, a batch of 1,000 records can add thousands of rows, so a bound in batches would not bound memory.
  */
 const MAX_FOLDED_ROWS = 10_000;

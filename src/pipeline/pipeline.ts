@@ -294,8 +294,8 @@ export class Pipeline {
   }
 
   /**
-   * In an encode thread when every sink of the batch encodes compactly (records or aggregate rows would
-   * cost as much to copy back as to make); on this thread otherwise, and for a batch whose thread failed.
+   * In an encode thread when every sink of the batch encodes compactly (EncodingSink.compactEncoding); on
+   * this thread otherwise, and for a batch whose thread failed.
    */
   private async prepare(batch: ClaimedBatch, key: SourceKey, routes: readonly SinkRoute[]): Promise<PreparedBatch> {
     const preparing = routes.map(preparingRoute);

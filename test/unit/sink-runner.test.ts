@@ -110,19 +110,12 @@ describe('SinkRunner', () => {
     expect(sink.calls).toEqual([['b1:1'], ['b2:2', 'b3:3'], ['b4:4', 'b5:5']]);
   });
 
-  it('falls back to one write per batch, each prepared again, when the folded write fails', async () => {
+  it.each([
+    ['the folded write fails', (sink: RecordingSink) => (sink.failTogether = true)],
+    ['a fold holds a batch the store had applied already', (sink: RecordingSink) => (sink.conflictOn = 'b2')],
+  ])('writes each batch alone, prepared again, when %s', async (_, breakFold) => {
     const sink = new RecordingSink();
-    sink.failTogether = true;
-    const r = runner(sink);
-    const deliveries = [1, 2, 3].map((n) => r.deliver(batchOf(`b${n}`, n)));
-    sink.openGate();
-    expect((await Promise.all(deliveries)).map((d) => d.kind === 'written' && d.outcome.written)).toEqual([1, 2, 3]);
-    expect(sink.calls).toEqual([['b1:1'], ['b2:2'], ['b3:3']]);
-  });
-
-  it('writes each batch alone when a fold holds a batch the store had applied already', async () => {
-    const sink = new RecordingSink();
-    sink.conflictOn = 'b2';
+    breakFold(sink);
     const r = runner(sink);
     const deliveries = [1, 2, 3].map((n) => r.deliver(batchOf(`b${n}`, n)));
     sink.openGate();

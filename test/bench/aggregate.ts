@@ -16,13 +16,14 @@
  * spread over BENCH_SPAN_HOURS (a backlog is recent traffic). Each sluice run gets a fresh database and a
  * key prefix of its own; at the end the apiid rows' hits are checked against the aggregatable records.
  *
+ * Beside the rates, Sluice's CPU per record over the drain (all its threads, from /proc).
+ *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
  * BENCH_SPAN_HOURS (default 1), BENCH_SLUICE (JSON of `sluice` settings for the measured process), BENCH_MODES
  * (`hourly`, `per_minute` or both, comma-separated; default both). At about
  * 24,000 records/s hourly and 6,000 per minute on a 2-core machine, one run of both modes takes about
  * 2 minutes; BENCH_RUNS=1 for a quick look.
  */
-import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
@@ -30,8 +31,9 @@ import { isAggregatable } from '../../src/aggregate/analytics.js';
 import { ClaimStore } from '../../src/source/claim-store.js';
 import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
-import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, stageRoundRobin } from '../harness/redis.js';
+import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
 import { exitStatus, freePort, recentLog, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
+import { cpuSeconds, median, procStatusMb } from './process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -40,25 +42,14 @@ const SPAN_HOURS = Number(process.env.BENCH_SPAN_HOURS ?? 1);
 const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : {};
 /** Sluice's claim size in these runs (`purge_chunk`), and the ceiling's. */
 const CHUNK = 1000;
+/** How often the drained lists are polled: the resolution of Sluice's time. */
+const DRAIN_POLL_MS = 50;
 const ALL_MODES = ['hourly', 'per_minute'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const MODES = ALL_MODES.filter((m) => (process.env.BENCH_MODES ?? ALL_MODES.join(',')).split(',').includes(m));
 
 const log = (line: string) => process.stderr.write(`[bench:aggregate] ${line}\n`);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** The process's peak resident set (VmHWM); 0 once it is gone. */
-function peakRssMb(pid: number): number {
-  try {
-    return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-  } catch {
-    return 0;
-  }
-}
 
 interface Workload {
   elements: Buffer[];
@@ -104,7 +95,15 @@ async function drainDecodeCeiling(redis: Redis, elements: readonly Buffer[]): Pr
   return elements.length / seconds;
 }
 
-async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<{ rps: number; rpsWithStartup: number; peakRssMb: number }> {
+interface SluiceRun {
+  rps: number;
+  rpsWithStartup: number;
+  peakRssMb: number;
+  /** Sluice's CPU (every thread) from the release of the records to the drain, per record. */
+  cpuUsPerRecord: number;
+}
+
+async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<SluiceRun> {
   const db = await freshDatabase('bench_agg');
   const prefix = uniquePrefix(`bench-agg-${process.pid}`);
   const keys = msgpackKeys(prefix);
@@ -130,20 +129,24 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<{ rp
     let peak = 0;
     let released = 0;
     let done = 0;
+    let cpuAtRelease = 0;
+    let cpu = 0;
     try {
       await untilReady(sluice, port);
       released = performance.now();
+      cpuAtRelease = cpuSeconds(sluice.proc.pid!);
       await releaseStaged(redis, keys);
       for (;;) {
         const status = exitStatus(sluice);
         if (status) throw new Error(`sluice ended (${status}) before draining:\n${recentLog(sluice)}`);
-        peak = Math.max(peak, peakRssMb(sluice.proc.pid!));
+        peak = Math.max(peak, procStatusMb(sluice.proc.pid!, 'VmHWM'));
         if (await drained(redis, keys)) break;
         if (performance.now() - released > 900_000) throw new Error('sluice did not drain within 15 minutes');
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
       }
       done = performance.now();
-      peak = Math.max(peak, peakRssMb(sluice.proc.pid!));
+      cpu = cpuSeconds(sluice.proc.pid!) - cpuAtRelease;
+      peak = Math.max(peak, procStatusMb(sluice.proc.pid!, 'VmHWM'));
     } finally {
       sluice.kill('SIGTERM');
       await sluice.exited;
@@ -154,9 +157,10 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<{ rp
     const warnings = sluice.output.filter((l) => /"level":(40|50|60)/.test(l));
     if (warnings.length > 0) log(`${mode}: sluice logged ${warnings.length} warnings/errors, first: ${warnings[0]}`);
     const n = work.elements.length;
-    return { rps: n / ((done - released) / 1000), rpsWithStartup: n / ((done - spawned) / 1000), peakRssMb: peak };
+    return { rps: n / ((done - released) / 1000), rpsWithStartup: n / ((done - spawned) / 1000), peakRssMb: peak, cpuUsPerRecord: (cpu * 1e6) / n };
   } finally {
     await redis.del(`${prefix}dead-letters`);
+    await deleteMatching(redis, retryQueueKeys(prefix));
     await db.drop();
   }
 }
@@ -165,14 +169,14 @@ async function main(): Promise<void> {
   log(`generating ${RECORDS} records over ${SPAN_HOURS} h`);
   const work = makeWorkload();
   const redis = new Redis(REDIS_URL);
-  const runs: Record<Mode, Array<{ drain: number; sluice: number; withStartup: number; rss: number }>> = { hourly: [], per_minute: [] };
+  const runs: Record<Mode, Array<{ drain: number; sluice: number; withStartup: number; rss: number; cpuUs: number }>> = { hourly: [], per_minute: [] };
   try {
     for (let i = 0; i < RUNS; i++) {
       for (const mode of MODES) {
         const drain = await drainDecodeCeiling(redis, work.elements);
         const s = await sluiceRun(redis, work, mode);
-        runs[mode].push({ drain, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb });
-        log(`run ${i + 1}/${RUNS} ${mode}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), drain+decode ${drain.toFixed(0)}/s, ratio ${(s.rps / drain).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB`);
+        runs[mode].push({ drain, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, cpuUs: s.cpuUsPerRecord });
+        log(`run ${i + 1}/${RUNS} ${mode}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), drain+decode ${drain.toFixed(0)}/s, ratio ${(s.rps / drain).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, ${s.cpuUsPerRecord.toFixed(1)} µs CPU per record`);
       }
     }
   } finally {
@@ -189,6 +193,7 @@ async function main(): Promise<void> {
       median_ratio_sluice_to_drain_decode: Number(median(r.map((x) => x.sluice / x.drain)).toFixed(3)),
       ratios: r.map((x) => Number((x.sluice / x.drain).toFixed(3))),
       peak_rss_mb: Math.round(Math.max(...r.map((x) => x.rss))),
+      median_sluice_cpu_us_per_record: Number(median(r.map((x) => x.cpuUs)).toFixed(1)),
     };
   };
   const result = {

@@ -24,7 +24,6 @@
  * Prints one JSON object. Environment: BENCH_BACKLOG (300000), BENCH_SINK_RATE (5000), BENCH_RECORDS
  * (200000, part b), BENCH_RUNS (3, part b), BENCH_RETRY_SINKS ("sql,discard"), BENCH_PARTS ("memory,retry").
  */
-import { readFileSync } from 'node:fs';
 import { startTcpProxy } from '../harness/tcp-proxy.js';
 import { Redis } from 'ioredis';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
@@ -46,8 +45,9 @@ import { createAnalyticsSink } from '../../sinks/registry.js';
 import type { Sink, SinkBatch, SinkHealth, SinkRecord, WriteOutcome } from '../../sinks/sink.js';
 import { CopyRowsWriter } from '../../sinks/postgres/copy-rows.js';
 import { freshDatabase } from '../harness/postgres.js';
-import { REDIS_URL, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
+import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
 import { freePort, startSluice, writeConfig } from '../harness/sluice.js';
+import { median, procStatusMb } from './process-stats.js';
 import { pipelineSettings, sinkRunnerOptions } from '../../src/worker.js';
 
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 300_000);
@@ -64,34 +64,12 @@ const log = (line: string) => process.stderr.write(`[bench:delivery] ${line}\n`)
 const redisUrl = new URL(REDIS_URL);
 const storage = () => ({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  try {
-    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-  } catch {
-    return 0;
-  }
-}
-
 function makeElements(count: number, seed: number): Buffer[] {
   const traffic = analyticsTraffic({ days: 1 / 24, now: new Date(Date.UTC(2024, 4, 10, 12)), seed });
   return Array.from({ length: count }, () => encodeAnalyticsMsgpack(traffic.next().value));
 }
 
 
-
-async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // (a) peak RSS while a backlog drains into a throttled sink

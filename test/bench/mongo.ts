@@ -31,6 +31,7 @@ import { DEFAULT_MAX_BYTES } from '../../sinks/mongo/batching.js';
 import type { SinkContext } from '../../sinks/context.js';
 import type { Sink, SinkBatch } from '../../sinks/sink.js';
 import { batchOf, mongoPump, neverAborted, startMongo, type MongoTestServer } from '../harness/mongo.js';
+import { median } from './process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -39,11 +40,6 @@ const BATCH = 1000;
 const CONCURRENCY = 2;
 
 const log = (line: string) => process.stderr.write(`[bench:mongo] ${line}\n`);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Runs `work` over every item, `CONCURRENCY` at a time, in order of start. */
 async function inFlight<T>(items: readonly T[], work: (item: T) => Promise<unknown>): Promise<void> {

@@ -11,11 +11,14 @@
  *                         are seen empty (polled every 50 ms); the graceful shutdown that follows is timed
  *                         on its own (median_shutdown_ms), not charged to the rate
  *
+ * Beside the rates, Sluice's CPU per record over the drain (all its threads, from /proc): a figure that
+ * moves less than a rate with whatever else the machine runs.
+ *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
  * BENCH_SLUICE (JSON of `sluice` settings for the measured process).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -27,7 +30,8 @@ import { CopyRowsWriter } from '../../sinks/postgres/copy-rows.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
-import { drained, pushRoundRobin, releaseStaged, stageRoundRobin } from '../harness/redis.js';
+import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
+import { cpuSeconds, median, procStatusMb } from './process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -35,11 +39,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** How often the drained lists are polled: the resolution of Sluice's time. */
 const DRAIN_POLL_MS = 50;
 const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : undefined;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** ~1 KB records shaped like the fixtures: a REST record with a short base64 request dump. */
 function makeElements(): Buffer[] {
@@ -86,10 +85,6 @@ async function copyCeiling(elements: Buffer[]): Promise<number> {
   }
 }
 
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
 
 interface SluiceRun {
   /** Records per second from the moment the records appear on the gateway lists of a running, ready Sluice. */
@@ -99,6 +94,8 @@ interface SluiceRun {
   peakRssMb: number;
   /** From SIGTERM to the process's exit, after the drain: not part of either rate. */
   shutdownMs: number;
+  /** Sluice's CPU (every thread) from the release of the records to the drain, per record. */
+  cpuUsPerRecord: number;
 }
 
 /**
@@ -125,17 +122,21 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
     let released = 0;
     let done = 0;
     let stopping = 0;
+    let cpuAtRelease = 0;
+    let cpu = 0;
     try {
       await untilReady(sluice, port);
       released = performance.now();
+      cpuAtRelease = cpuSeconds(sluice.proc.pid!);
       await releaseStaged(redis, keys);
       // Sluice acknowledges a batch only after its rows committed, so drained lists mean stored rows. Polling
       // count(*) instead would load the PostgreSQL being measured with a scan of a growing table.
       await waitFor(async () => {
-        peak = Math.max(peak, peakRssMb(sluice.proc.pid!));
+        peak = Math.max(peak, procStatusMb(sluice.proc.pid!, 'VmHWM'));
         return drained(redis, keys);
       }, 600_000, 'drained lists', DRAIN_POLL_MS);
       done = performance.now();
+      cpu = cpuSeconds(sluice.proc.pid!) - cpuAtRelease;
     } finally {
       stopping = performance.now();
       sluice.kill('SIGTERM');
@@ -144,8 +145,9 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
     const shutdownMs = performance.now() - stopping;
     const stored = (await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics')).rows[0].n;
     if (stored !== elements.length) throw new Error(`tyk_analytics holds ${stored} rows, expected ${elements.length}`);
-    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak, shutdownMs };
+    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak, shutdownMs, cpuUsPerRecord: (cpu * 1e6) / elements.length };
   } finally {
+    await deleteMatching(redis, retryQueueKeys(prefix));
     await db.drop();
   }
 }
@@ -154,13 +156,13 @@ async function main(): Promise<void> {
   const elements = makeElements();
   const bytes = elements.reduce((n, e) => n + e.length, 0);
   const redis = new Redis('redis://127.0.0.1:6379');
-  const runs: Array<{ lrange: number; copy: number; sluice: number; withStartup: number; rss: number; shutdownMs: number }> = [];
+  const runs: Array<{ lrange: number; copy: number; sluice: number; withStartup: number; rss: number; shutdownMs: number; cpuUs: number }> = [];
   for (let i = 0; i < RUNS; i++) {
     const lrange = await lrangeCeiling(redis, elements);
     const copy = await copyCeiling(elements);
     const s = await sluiceRun(redis, elements);
-    runs.push({ lrange, copy, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, shutdownMs: s.shutdownMs });
-    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.toFixed(0)}/s, LRANGE ${lrange.toFixed(0)}/s, ratio ${(s.rps / copy).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, shutdown ${s.shutdownMs.toFixed(0)} ms\n`);
+    runs.push({ lrange, copy, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, shutdownMs: s.shutdownMs, cpuUs: s.cpuUsPerRecord });
+    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.toFixed(0)}/s, LRANGE ${lrange.toFixed(0)}/s, ratio ${(s.rps / copy).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, shutdown ${s.shutdownMs.toFixed(0)} ms, ${s.cpuUsPerRecord.toFixed(1)} µs CPU per record\n`);
   }
   await redis.quit();
   const result = {
@@ -181,6 +183,7 @@ async function main(): Promise<void> {
     median_ratio_sluice_to_lrange: Number(median(runs.map((r) => r.sluice / r.lrange)).toFixed(3)),
     peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss))),
     median_shutdown_ms: Math.round(median(runs.map((r) => r.shutdownMs))),
+    median_sluice_cpu_us_per_record: Number(median(runs.map((r) => r.cpuUs)).toFixed(1)),
     targets: { ratio_sluice_to_copy: 0.5, peak_rss_mb: 256 },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,3 +1,4 @@
+import { deleteMatching, redisClient, retryQueueKeys } from './redis.js';
 import { chooseServiceMode, dockerReachable, startContainerServices, type StartedServices } from './services.js';
 
 let started: StartedServices | undefined;
@@ -13,6 +14,19 @@ export async function setup(): Promise<void> {
   console.log(`[sluice tests] services: ${mode === 'containers' ? 'testcontainers (Docker engine found)' : 'local (no Docker engine)'}; Redis ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}; PostgreSQL ${process.env.SLUICE_TEST_PG_URL ?? '127.0.0.1:5432'}; Mongo: ${mongo}`);
 }
 
+/**
+ * BullMQ creates a retry queue's keys (`…:meta` and others) on its own, so tests cannot delete them one by
+ * one; every test prefix starts with `t-` (uniquePrefix), and their retry queues are swept here.
+ */
 export async function teardown(): Promise<void> {
-  await started?.stop();
+  if (started) {
+    await started.stop();
+    return;
+  }
+  const redis = redisClient();
+  try {
+    await deleteMatching(redis, retryQueueKeys('t-'));
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -1,12 +1,28 @@
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { analyticsKeys, inflightIndexKey } from '../../src/source/source-keys.js';
+import { RETRY_QUEUE_PREFIX, retryQueueName } from '../../src/delivery/retry-queue.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A key prefix no other test uses, so test files can share the one Redis. */
 export function uniquePrefix(label: string): string {
   return `t-${label}-${randomBytes(3).toString('hex')}-`;
+}
+
+/** Deletes every key matching a SCAN pattern; for keys a test or bench cannot name one by one (BullMQ's). */
+export async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/** The keys of the retry queues of every pump draining `keyPrefix` (retry-queue.ts names them). */
+export function retryQueueKeys(keyPrefix: string): string {
+  return `${RETRY_QUEUE_PREFIX}:${retryQueueName('', keyPrefix)}*`;
 }
 
 export function redisClient(): Redis {

@@ -33,7 +33,7 @@ import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
 import { exitStatus, freePort, recentLog, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
-import { cpuSeconds, median, procStatusMb } from './process-stats.js';
+import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from './process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -42,8 +42,6 @@ const SPAN_HOURS = Number(process.env.BENCH_SPAN_HOURS ?? 1);
 const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : {};
 /** Sluice's claim size in these runs (`purge_chunk`), and the ceiling's. */
 const CHUNK = 1000;
-/** How often the drained lists are polled: the resolution of Sluice's time. */
-const DRAIN_POLL_MS = 50;
 const ALL_MODES = ['hourly', 'per_minute'] as const;
 type Mode = (typeof ALL_MODES)[number];
 const MODES = ALL_MODES.filter((m) => (process.env.BENCH_MODES ?? ALL_MODES.join(',')).split(',').includes(m));

@@ -5,6 +5,9 @@ import { readFileSync } from 'node:fs';
  * what Linux reports of a `sluice` process under measurement.
  */
 
+/** How often a benchmark looks for the drained lists: the resolution of Sluice's time. */
+export const DRAIN_POLL_MS = 50;
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;

@@ -31,13 +31,11 @@ import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
 import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
-import { cpuSeconds, median, procStatusMb } from './process-stats.js';
+import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from './process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** `sluice` settings for the measured process (JSON), e.g. '{"encode_threads":2}'; Sluice's defaults otherwise. */
-/** How often the drained lists are polled: the resolution of Sluice's time. */
-const DRAIN_POLL_MS = 50;
 const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : undefined;
 
 /** ~1 KB records shaped like the fixtures: a REST record with a short base64 request dump. */

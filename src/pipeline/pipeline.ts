@@ -139,6 +139,16 @@ export class Pipeline {
     });
   }
 
+  /**
+   * Bytes one claim may bring, so that the claims a full pipeline holds stay within its byte budget: the
+   * check before a claim cannot know how large the claimed records will be (detailed recording of big
+   * bodies can make a batch of `purge_chunk` records hundreds of megabytes).
+   */
+  private get claimByteLimit(): number {
+    const s = this.parts.settings;
+    return Math.max(1, Math.floor(s.maxInflightBytes / s.maxInflightBatches));
+  }
+
   private hasRoom(): boolean {
     const s = this.parts.settings;
     return this.held.size + this.claimsInProgress < s.maxInflightBatches
@@ -183,7 +193,7 @@ export class Pipeline {
       this.lastClaimLoopAt = Date.now();
       let batch: ClaimedBatch | null;
       try {
-        batch = await claims.claim(key.name, settings.chunk);
+        batch = await claims.claim(key.name, settings.chunk, this.claimByteLimit);
         failures = 0;
         if (batch) this.track(batch, key);
       } catch (err) {
@@ -195,7 +205,8 @@ export class Pipeline {
       } finally {
         this.claimsInProgress -= 1;
       }
-      if (!batch || batch.elements.length < settings.chunk) await sleep(settings.idleMs, this.claiming.signal);
+      // A short batch emptied the list, unless the byte limit cut it: then more is waiting.
+      if (!batch || (batch.elements.length < settings.chunk && !batch.cutByBytes)) await sleep(settings.idleMs, this.claiming.signal);
     }
   }
 

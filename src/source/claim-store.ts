@@ -10,15 +10,17 @@ export interface ClaimedBatch {
   readonly elements: Buffer[];
   /** True when this batch was taken over from a worker whose lease ran out. */
   readonly redelivered: boolean;
+  /** True when the claim's byte limit, not its count or an empty list, ended the batch: more is waiting. */
+  readonly cutByBytes: boolean;
 }
 
 type RedisClient = Redis | Cluster;
 
 /** What the claim and take-over scripts return: the elements, then the node's replication state. */
-type ScriptClaim = [elements: Buffer[], replicas: number, replid: Buffer];
+type ScriptClaim = [elements: Buffer[], replicas: number, replid: Buffer, cutByBytes?: number];
 
 interface ClaimCommands {
-  sluiceClaimBuffer(source: string, inflight: string, index: string, max: number, leaseMs: number): Promise<ScriptClaim>;
+  sluiceClaimBuffer(source: string, inflight: string, index: string, max: number, leaseMs: number, maxBytes: number): Promise<ScriptClaim>;
   sluiceUnclaim(source: string, inflight: string, index: string): Promise<number>;
   sluiceAck(index: string, inflight: string): Promise<number>;
   sluiceRenew(index: string, inflight: string, leaseMs: number): Promise<number>;
@@ -74,21 +76,22 @@ export class ClaimStore {
   }
 
   /**
-   * Claims up to `max` elements of `source`. Throws UnreplicatedClaimError, after handing the elements
+   * Claims up to `max` elements of `source`, and no more than `maxBytes` of them unless the first alone is
+   * larger (0: no byte limit). Throws UnreplicatedClaimError, after handing the elements
    * back, when the node has replicas and none confirmed the claim: nothing from it has been written yet,
    * so undoing it is always safe, while processing it could write twice after a failover.
    */
-  async claim(source: string, max: number): Promise<ClaimedBatch | null> {
+  async claim(source: string, max: number, maxBytes = 0): Promise<ClaimedBatch | null> {
     const inflightKey = this.nextInflightKey(source);
     const index = inflightIndexKey(source);
     const pinned = await this.guard.pin(source);
-    const [elements, replicas, replid] = await this.redis.sluiceClaimBuffer(source, inflightKey, index, max, this.leaseMs);
+    const [elements, replicas, replid, cut] = await this.redis.sluiceClaimBuffer(source, inflightKey, index, max, this.leaseMs, maxBytes);
     if (elements.length === 0) return null;
     if (!(await this.guard.confirm(pinned, replicationState(replicas, replid)))) {
       await this.redis.sluiceUnclaim(source, inflightKey, index);
       throw new UnreplicatedClaimError(source, inflightKey);
     }
-    return { sourceKey: source, inflightKey, elements, redelivered: false };
+    return { sourceKey: source, inflightKey, elements, redelivered: false, cutByBytes: cut === 1 };
   }
 
   async ack(batch: ClaimedBatch): Promise<void> {
@@ -123,7 +126,7 @@ export class ClaimStore {
       const reply = await this.redis.sluiceTakeOverBuffer(index, orphan, inflightKey, this.leaseMs);
       if (!reply) continue;
       const [elements, replicas, replid] = reply;
-      const batch: ClaimedBatch = { sourceKey: source, inflightKey, elements, redelivered: true };
+      const batch: ClaimedBatch = { sourceKey: source, inflightKey, elements, redelivered: true, cutByBytes: false };
       if (elements.length === 0) await this.ack(batch);
       else if (await this.guard.confirm(pinned, replicationState(replicas, replid))) taken.push(batch);
       else await this.release(batch);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
+import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
@@ -114,5 +115,44 @@ describe.each([
     expect(actual).toHaveLength(expected.length);
     expect(actual).toEqual(expected);
     expect(await leftoverKeys(redis, prefix)).toEqual([]);
+  });
+});
+
+describe('large records (detailed recording of big bodies)', () => {
+  let db: TestDatabase;
+  let redis: Redis;
+  const prefix = uniquePrefix('e2e-large');
+
+  beforeAll(async () => {
+    db = await freshDatabase('e2e_large');
+    redis = redisClient();
+  });
+  afterAll(async () => {
+    await redis.quit();
+    await db.drop();
+  });
+
+  it('are claimed a few at a time, within the raw-byte budget, and all arrive', async () => {
+    // A 16 MB budget leaves 4 MB for raw bytes; 8 claims at once make 512 KB per claim: two of these
+    // 200 KB records fit, three do not. purge_chunk alone would take all 30 in one claim.
+    const body = Buffer.alloc(150_000, 'GET /upload HTTP/1.1\r\n').toString('base64');
+    const base = fixtures[14]!.record;
+    const elements = Array.from({ length: 30 }, (_, i) => encodeAnalyticsMsgpack({ ...base, path: `/large/${i}`, raw_request: body }));
+    expect(elements[0]!.length * 2).toBeLessThanOrEqual(512 * 1024);
+    expect(elements[0]!.length * 3).toBeGreaterThan(512 * 1024);
+    const [key] = msgpackKeys(prefix);
+    await redis.rpush(key!, ...elements);
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), sluice: { memory_budget_mb: 16, claim_concurrency: 8 } }));
+    const sluice = startSluice(['--conf', config]);
+    try {
+      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 30_000, 'empty lists');
+    } finally {
+      sluice.kill('SIGTERM');
+    }
+    expect(await sluice.exited).toBe(0);
+    const paths = await db.pool.query<{ path: string }>('SELECT path FROM tyk_analytics ORDER BY path');
+    expect(paths.rows.map((r) => r.path)).toEqual(elements.map((_, i) => `/large/${i}`).sort());
+    const batches = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice_applied_batches');
+    expect(batches.rows[0]!.n).toBe(15);
   });
 });

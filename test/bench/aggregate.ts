@@ -33,7 +33,7 @@ import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
 import { exitStatus, freePort, recentLog, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
-import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from './process-stats.js';
+import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

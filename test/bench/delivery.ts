@@ -47,7 +47,7 @@ import { CopyRowsWriter } from '../../sinks/postgres/copy-rows.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained } from '../harness/redis.js';
 import { freePort, startSluice, writeConfig } from '../harness/sluice.js';
-import { median, procStatusMb } from './process-stats.js';
+import { median, procStatusMb } from '../harness/process-stats.js';
 import { pipelineSettings, sinkRunnerOptions } from '../../src/worker.js';
 
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 300_000);

@@ -31,7 +31,7 @@ import { DEFAULT_MAX_BYTES } from '../../sinks/mongo/batching.js';
 import type { SinkContext } from '../../sinks/context.js';
 import type { Sink, SinkBatch } from '../../sinks/sink.js';
 import { batchOf, mongoPump, neverAborted, startMongo, type MongoTestServer } from '../harness/mongo.js';
-import { median } from './process-stats.js';
+import { median } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

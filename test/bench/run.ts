@@ -31,7 +31,7 @@ import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
 import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
-import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from './process-stats.js';
+import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { fileServices } from '../harness/file-services.js';
+import type { TestDatabase } from '../harness/postgres.js';
+import { leftoverKeys, msgpackKeys, pushRoundRobin } from '../harness/redis.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, whileRunning, writeConfig } from '../harness/sluice.js';
 
 /*
  * End to end, as an operator runs it: the golden gateway records RPUSHed over the 11 msgpack keys, sluice
@@ -78,20 +78,10 @@ describe.each([
   { sharding: false, threads: 1 },
   { sharding: true, threads: 0 },
 ])('gateway fixtures from Redis into tyk_analytics (table_sharding $sharding, encode_threads $threads)', ({ sharding, threads }) => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = uniquePrefix('e2e');
-
-  beforeAll(async () => {
-    db = await freshDatabase('e2e');
-    redis = redisClient();
-  });
-  afterAll(async () => {
-    await redis.quit();
-    await db.drop();
-  });
+  const services = fileServices('e2e');
 
   it('delivers every record, column by column, and leaves no list or in-flight key behind', async () => {
+    const { db, redis, prefix } = services;
     await pushRoundRobin(redis, msgpackKeys(prefix), fixtures.map((f) => f.bytes));
     const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), tableSharding: sharding, sluice: { encode_threads: threads } }));
     const sluice = startSluice(['--conf', config]);
@@ -119,20 +109,10 @@ describe.each([
 });
 
 describe('large records (detailed recording of big bodies)', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = uniquePrefix('e2e-large');
-
-  beforeAll(async () => {
-    db = await freshDatabase('e2e_large');
-    redis = redisClient();
-  });
-  afterAll(async () => {
-    await redis.quit();
-    await db.drop();
-  });
+  const services = fileServices('e2e_large');
 
   it('are claimed a few at a time, within the raw-byte budget, and all arrive', async () => {
+    const { db, redis, prefix } = services;
     // A 16 MB budget leaves 4 MB for raw bytes; 8 claims at once make 512 KB per claim: two of these
     // 200 KB records fit, three do not. purge_chunk alone would take all 30 in one claim.
     const body = Buffer.alloc(150_000, 'GET /upload HTTP/1.1\r\n').toString('base64');
@@ -143,15 +123,12 @@ describe('large records (detailed recording of big bodies)', () => {
     const [key] = msgpackKeys(prefix);
     await redis.rpush(key!, ...elements);
     const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: db.url, port: await freePort(), sluice: { memory_budget_mb: 16, claim_concurrency: 8 } }));
-    const sluice = startSluice(['--conf', config]);
-    try {
+    const exit = await whileRunning(startSluice(['--conf', config]), async () => {
       await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 30_000, 'empty lists');
-    } finally {
-      sluice.kill('SIGTERM');
-    }
-    expect(await sluice.exited).toBe(0);
-    const paths = await db.pool.query<{ path: string }>('SELECT path FROM tyk_analytics ORDER BY path');
-    expect(paths.rows.map((r) => r.path)).toEqual(elements.map((_, i) => `/large/${i}`).sort());
+    });
+    expect(exit).toBe(0);
+    const paths = await db.pool.query<{ path: string }>('SELECT path FROM tyk_analytics');
+    expect(paths.rows.map((r) => r.path).sort()).toEqual(elements.map((_, i) => `/large/${i}`).sort());
     const batches = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sluice_applied_batches');
     expect(batches.rows[0]!.n).toBe(15);
   });

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { TestDatabase } from '../harness/postgres.js';
 import { startSluice } from '../harness/sluice.js';
 
@@ -41,12 +40,6 @@ export async function metricSum(port: number, name: string, labels: Record<strin
     if (wanted.every((pair) => (match[2] ?? '').includes(pair))) sum += Number(match[3]);
   }
   return sum;
-}
-
-/** Resident memory of a process in MB, from /proc. */
-export function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 /** Runs a CLI command that answers JSON (`status --json`, `dlq list --json`) and parses its stdout. */

@@ -6,7 +6,8 @@ import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } 
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
 import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, rssMb, type StatusJson } from './delivery-helpers.js';
+import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, type StatusJson } from './delivery-helpers.js';
+import { procStatusMb } from '../harness/process-stats.js';
 
 /*
  * One sink loses its PostgreSQL for 20 s while records keep arriving; the other sink's database stays
@@ -67,7 +68,7 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
     let maxRss = 0;
     const rssSampler = setInterval(() => {
       try {
-        maxRss = Math.max(maxRss, rssMb(pid));
+        maxRss = Math.max(maxRss, procStatusMb(pid, 'VmRSS'));
       } catch {
         // the process has exited; the assertions below say so
       }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 
 /*
- * Figures the benchmarks read off a run: medians (these machines are noisy, single runs mean little) and
- * what Linux reports of a `sluice` process under measurement.
+ * Figures the benchmarks and the memory tests read off a run: medians (these machines are noisy, single
+ * runs mean little) and what Linux reports of a `sluice` process under measurement.
  */
 
 /** How often a benchmark looks for the drained lists: the resolution of Sluice's time. */

@@ -16,7 +16,7 @@ export interface ClaimedBatch {
 
 type RedisClient = Redis | Cluster;
 
-/** What the claim and take-over scripts return: the elements, then the node's replication state. */
+/** What the claim and take-over scripts return: the elements, the node's replication state, and (claim only) whether the byte limit cut the batch. */
 type ScriptClaim = [elements: Buffer[], replicas: number, replid: Buffer, cutByBytes?: number];
 
 interface ClaimCommands {

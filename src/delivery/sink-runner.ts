@@ -48,10 +48,18 @@ interface QueuedWrite {
   content: QueuedContent;
   /** The encoding's heap, as the sink estimates it (EncodingSink.heapBytes). */
   heapBytes: number;
+  /** When its first batch arrived (Date.now()). */
+  since: number;
 }
 
 /** Most batches one fold takes: enough to fold a backlog's rows, few enough to write one by one if it fails. */
 const MAX_BATCHES_FOLDED = 32;
+
+/**
+ * Longest a fold waits for batches still being prepared before it is written. Short beside Tyk's
+ * `purge_delay` (10 s by default), so aggregates reach the store about as soon as they would have anyway.
+ */
+export const FOLD_LINGER_MS = 1_000;
 
 /**
  * Owns one sink: a bounded queue of batches, a few written at a time, transient failures retried with
@@ -63,6 +71,9 @@ export class SinkRunner<R> {
   private readonly pending: QueuedWrite[] = [];
   private active = 0;
   private activeHeapBytes = 0;
+  /** Whether batches for this sink are on their way; the pipeline says (waitForBatchesWhile). */
+  private moreComing: () => boolean = () => false;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private opened = false;
   private opening: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -78,6 +89,12 @@ export class SinkRunner<R> {
 
   get timeoutSeconds(): number {
     return this.opts.timeoutSeconds;
+  }
+
+  /** Whether batches waiting for this sink fold into one write (EncodingSink.fold), rather than queue one by one. */
+  get folds(): boolean {
+    const sink = this.sink as Partial<EncodingSink<R, unknown>>;
+    return sink.fold !== undefined && sink.writeFolded !== undefined;
   }
 
   hasRoom(): boolean {
@@ -100,6 +117,19 @@ export class SinkRunner<R> {
   }
 
   /**
+   * While `moreComing` says batches for this sink are on their way, a fold waiting for a write slot holds
+   * back for them (up to FOLD_LINGER_MS), so that a backlog is written in a few large folds rather than
+   * in as many upserts as it has batches. The pipeline calls `reconsider` when the answer may have changed.
+   */
+  waitForBatchesWhile(moreComing: () => boolean): void {
+    this.moreComing = moreComing;
+  }
+
+  reconsider(): void {
+    this.startWrites();
+  }
+
+  /**
    * Writes the batch, retrying transient failures; after `inProcessAttempts` of them, hands it to
    * `escalate` (the sink's durable retry queue) when one is given, so the batch can be acknowledged.
    */
@@ -117,21 +147,26 @@ export class SinkRunner<R> {
     if (content.kind === 'refused') return Promise.reject(new SinkError(this.name, content.reason, false));
     return new Promise((resolve, reject) => {
       const queued = { id: batchId, escalate, reprepare, resolve, reject };
-      if (!this.foldIntoLast(queued, content)) this.pending.push({ members: [queued], content, heapBytes: this.heapBytesOf(content) });
+      if (!this.foldIntoLast(queued, content)) this.pending.push({ members: [queued], content, heapBytes: this.heapBytesOf(content), since: Date.now() });
       this.startWrites();
     });
+  }
+
+  /** Whether more batches may still be folded into `write`: the sink folds, and every member could go alone. */
+  private canFoldInto(write: QueuedWrite): boolean {
+    // Every member must be able to go alone if the fold fails.
+    return this.folds && write.content.kind === 'encoded'
+      && write.members.length < MAX_BATCHES_FOLDED && write.members.every((m) => m.reprepare !== undefined);
   }
 
   /** Folds the batch into the last write waiting, when the sink folds and the batch could be written alone again. */
   private foldIntoLast(queued: QueuedBatch, content: QueuedContent): boolean {
     const sink = this.sink as EncodingSink<R, unknown>;
     const last = this.pending.at(-1);
-    if (!last || !sink.fold || !sink.writeFolded || content.kind !== 'encoded' || last.content.kind !== 'encoded') return false;
-    if (!queued.reprepare || last.members.length >= MAX_BATCHES_FOLDED) return false;
-    // Every member must be able to go alone if the fold fails, and a batch twice in one fold (a take-over
-    // raced its owner) would count twice.
-    if (last.members.some((m) => !m.reprepare || m.id === queued.id)) return false;
-    const folded = sink.fold(last.content.encoded, content.encoded);
+    if (!last || content.kind !== 'encoded' || last.content.kind !== 'encoded' || !queued.reprepare || !this.canFoldInto(last)) return false;
+    // A batch twice in one fold (a take-over raced its owner) would count twice.
+    if (last.members.some((m) => m.id === queued.id)) return false;
+    const folded = sink.fold!(last.content.encoded, content.encoded);
     if (folded === undefined) return false;
     last.content = { kind: 'encoded', encoded: folded };
     last.heapBytes = this.heapBytesOf(last.content);
@@ -145,9 +180,34 @@ export class SinkRunner<R> {
     return (this.sink as EncodingSink<R, unknown>).writeEncoded(content.encoded, signal);
   }
 
+  /**
+   * Whether the next write should wait for batches still being prepared: it is the last one waiting (only
+   * the last takes more), it can take them, and it has not waited FOLD_LINGER_MS yet. Without this wait, a
+   * write slot that frees up takes the fold as it is, and a backlog is written as one upsert per batch
+   * whenever the store keeps up with preparation.
+   */
+  private lingers(write: QueuedWrite): boolean {
+    return this.pending.length === 1 && !this.stopping.signal.aborted && this.canFoldInto(write)
+      && Date.now() - write.since < FOLD_LINGER_MS && this.moreComing();
+  }
+
+  /** Looks again when the fold's wait is over, in case no batch arrives before then. */
+  private wakeAfterLinger(write: QueuedWrite): void {
+    if (this.lingerTimer) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.startWrites();
+    }, Math.max(0, write.since + FOLD_LINGER_MS - Date.now()));
+    this.lingerTimer.unref();
+  }
+
   /** Two writes at a time let the database work on one batch while this process formats the next. */
   private startWrites(): void {
     while (this.active < this.opts.writeConcurrency && this.pending.length > 0) {
+      if (this.lingers(this.pending[0]!)) {
+        this.wakeAfterLinger(this.pending[0]!);
+        return;
+      }
       const write = this.pending.shift()!;
       this.active += 1;
       this.activeHeapBytes += write.heapBytes;
@@ -275,6 +335,7 @@ export class SinkRunner<R> {
   /** Stops taking batches and retrying; queued batches are rejected with ShutdownError. */
   stopAccepting(): void {
     this.stopping.abort();
+    clearTimeout(this.lingerTimer);
     for (const { members } of this.pending.splice(0)) {
       for (const waiting of members) waiting.reject(new ShutdownError(this.name));
     }

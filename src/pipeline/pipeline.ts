@@ -48,7 +48,7 @@ export interface PipelineSettings {
   /** Wait before claiming again from a list that was empty or short (`purge_delay`). */
   idleMs: number;
   leaseMs: number;
-  /** Claimed batches held at once, across all keys. */
+  /** Claimed batches being prepared or written at once, across all keys (and as many again waiting in folds). */
   maxInflightBatches: number;
   /** Raw bytes of claimed batches held at once; decoded records take a few times more. */
   maxInflightBytes: number;
@@ -90,6 +90,18 @@ function prepareShare(elements: readonly Buffer[], key: SourceKey, route: SinkRo
 export class Pipeline {
   private readonly claiming = new AbortController();
   private readonly held = new Set<ClaimedBatch>();
+  /**
+   * Held batches that take a claim slot: all of them, but those handed only to sinks that fold (aggregate
+   * sinks). A batch waiting in a fold holds its raw bytes and its share of the fold's rows, no CPU;
+   * freeing its slot lets the next batches be claimed and prepared while the fold waits and is written,
+   * up to as many again as there are slots (hasRoom).
+   */
+  private readonly occupyingSlots = new Set<ClaimedBatch>();
+  /** Batches claimed and not yet handed to their sinks. */
+  private preparing = 0;
+  /** Lists whose claim loop sleeps (the list was empty or short, or Redis failed); the others claim as soon as there is room. */
+  private readonly pausedKeys = new Set<string>();
+  private claimLoopCount = 0;
   /** Batches whose ack has been sent: a renewal that finds them gone raced the ack, not another worker. */
   private readonly acking = new WeakSet<ClaimedBatch>();
   private readonly handlers = new Set<Promise<void>>();
@@ -106,10 +118,15 @@ export class Pipeline {
   constructor(private readonly parts: PipelineParts) {
     // Every claim loop sleeps on this signal between claims: 23 waiters at once is expected, not a leak.
     setMaxListeners(0, this.claiming.signal);
+    for (const runner of this.runners) runner.waitForBatchesWhile(() => this.moreBatchesComing());
   }
 
   private get routes(): SinkRoute[] {
     return [...this.parts.analytics, ...this.parts.uptime];
+  }
+
+  private routesOf(key: SourceKey): readonly SinkRoute[] {
+    return key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics;
   }
 
   private get runners(): Array<SinkRunner<unknown>> {
@@ -122,6 +139,7 @@ export class Pipeline {
     const keys = uptimeKey ? [...analyticsKeys, uptimeKey] : [...analyticsKeys];
     // open() retries and logs on its own until the sink opens or the pipeline stops; it never rejects.
     for (const runner of this.runners) void runner.open();
+    this.claimLoopCount = keys.length;
     this.loops = [
       ...keys.map((key) => this.claimLoop(key)),
       this.reclaimLoop(keys),
@@ -151,7 +169,9 @@ export class Pipeline {
 
   private hasRoom(): boolean {
     const s = this.parts.settings;
-    return this.held.size + this.claimsInProgress < s.maxInflightBatches
+    return this.occupyingSlots.size + this.claimsInProgress < s.maxInflightBatches
+      // Batches waiting in folds: deeper folds measured no faster, and their rows and raw bytes cost memory.
+      && this.held.size + this.claimsInProgress < 2 * s.maxInflightBatches
       && this.inflightBytes < s.maxInflightBytes
       && this.runners.reduce((n, r) => n + r.heldHeapBytes, 0) < s.maxQueuedHeapBytes
       && this.runners.every((r) => r.hasRoom())
@@ -191,22 +211,37 @@ export class Pipeline {
     let failures = 0;
     while (await this.reserveRoom()) {
       this.lastClaimLoopAt = Date.now();
-      let batch: ClaimedBatch | null;
+      let batch: ClaimedBatch | null = null;
+      let failure: unknown;
       try {
         batch = await claims.claim(key.name, settings.chunk, this.claimByteLimit);
-        failures = 0;
         if (batch) this.track(batch, key);
       } catch (err) {
-        const delay = backoffDelay(failures++, 250, 10_000);
-        if (err instanceof UnreplicatedClaimError) logger.warn({ key: key.name, err: err.message, retryInMs: delay }, 'claim undone: no replica confirmed it');
-        else logger.error({ key: key.name, err: errorMessage(err), retryInMs: delay }, 'claim failed; is Redis reachable?');
-        await sleep(delay, this.claiming.signal);
-        continue;
+        failure = err;
       } finally {
         this.claimsInProgress -= 1;
       }
+      if (failure === undefined) failures = 0;
       // A short batch emptied the list, unless the byte limit cut it: then more is waiting.
-      if (!batch || (batch.elements.length < settings.chunk && !batch.cutByBytes)) await sleep(settings.idleMs, this.claiming.signal);
+      if (batch && (batch.elements.length === settings.chunk || batch.cutByBytes)) continue;
+      let pause = settings.idleMs;
+      if (failure !== undefined) {
+        pause = backoffDelay(failures++, 250, 10_000);
+        if (failure instanceof UnreplicatedClaimError) logger.warn({ key: key.name, err: failure.message, retryInMs: pause }, 'claim undone: no replica confirmed it');
+        else logger.error({ key: key.name, err: errorMessage(failure), retryInMs: pause }, 'claim failed; is Redis reachable?');
+      }
+      await this.pauseClaiming(key, pause);
+    }
+  }
+
+  /** A claim loop's sleep: while it lasts, folds do not wait for this list. */
+  private async pauseClaiming(key: SourceKey, ms: number): Promise<void> {
+    this.pausedKeys.add(key.name);
+    this.reconsiderFolds();
+    try {
+      await sleep(ms, this.claiming.signal);
+    } finally {
+      this.pausedKeys.delete(key.name);
     }
   }
 
@@ -260,6 +295,8 @@ export class Pipeline {
   private track(batch: ClaimedBatch, key: SourceKey): void {
     const bytes = batch.elements.reduce((n, e) => n + e.length, 0);
     this.held.add(batch);
+    this.occupyingSlots.add(batch);
+    this.preparing += 1;
     this.inflightBytes += bytes;
     this.parts.metrics.claimed.inc({ key: key.name }, batch.elements.length);
     this.updateGauges();
@@ -267,6 +304,7 @@ export class Pipeline {
       .catch((err) => this.parts.logger.error({ inflight: batch.inflightKey, err: errorMessage(err) }, 'batch handling failed; it will be redelivered'))
       .finally(() => {
         this.held.delete(batch);
+        this.occupyingSlots.delete(batch);
         this.inflightBytes -= bytes;
         this.handlers.delete(handler);
         this.updateGauges();
@@ -281,12 +319,35 @@ export class Pipeline {
   }
 
   /**
+   * Whether more batches are on their way: claimed and being prepared, being claimed, or about to be
+   * claimed by a loop that is not sleeping, once there is room. A fold waiting for a write slot holds
+   * back for them (SinkRunner.waitForBatchesWhile).
+   */
+  private moreBatchesComing(): boolean {
+    return this.preparing > 0 || this.claimsInProgress > 0
+      || (this.pausedKeys.size < this.claimLoopCount && !this.claiming.signal.aborted && this.hasRoom());
+  }
+
+  private reconsiderFolds(): void {
+    for (const runner of this.runners) runner.reconsider();
+  }
+
+  /** Hands the batch to its sinks; then folds waiting for it may go. */
+  private async dispatch(batch: ClaimedBatch, key: SourceKey): Promise<Dispatched> {
+    try {
+      return await this.dispatchTo(this.routesOf(key), batch, key);
+    } finally {
+      this.preparing -= 1;
+      this.reconsiderFolds();
+    }
+  }
+
+  /**
    * Decodes a claimed batch and hands each sink its share. Nothing here outlives the call but ids, raw
    * bytes and the sinks' own encodings, so the decoded records die young (or never reach this thread).
    */
-  private async dispatch(batch: ClaimedBatch, key: SourceKey): Promise<Dispatched> {
+  private async dispatchTo(routes: readonly SinkRoute[], batch: ClaimedBatch, key: SourceKey): Promise<Dispatched> {
     const { logger, metrics } = this.parts;
-    const routes = key.encoding === 'uptime' ? this.parts.uptime : this.parts.analytics;
     const prepared = await this.prepare(batch, key, routes);
     metrics.decoded.inc({ key: key.name }, prepared.decoded);
     if (prepared.letters.length > 0) {
@@ -301,6 +362,7 @@ export class Pipeline {
       const reprepare = batch.redelivered ? undefined : () => prepareShare(batch.elements, key, route, prepared.id);
       return { sink: route.runner.name, recordIds, done: route.runner.deliverShare(prepared.id, content, escalate, reprepare) };
     });
+    if (prepared.shares.every(({ route }) => routes[route]!.runner.folds)) this.occupyingSlots.delete(batch);
     return { id: prepared.id, letters: prepared.letters, rawById: rawByIdOf(prepared, batch.elements), deliveries };
   }
 

@@ -13,13 +13,16 @@
  *                 ceiling on one: BENCH_SLUICE='{"encode_threads":0}' compares like with like.
  *
  * Records come from the demo traffic generator (src/demo/traffic.ts), encoded as a gateway encodes them,
- * spread over BENCH_SPAN_HOURS (a backlog is recent traffic). Each sluice run gets a fresh database and a
- * key prefix of its own; at the end the apiid rows' hits are checked against the aggregatable records.
+ * spread over BENCH_SPAN_HOURS (a backlog is recent traffic) and, by default, in time order, as a gateway
+ * pushes them: a claim of 1,000 from one list then spans minutes, not the whole span. BENCH_ORDER=shuffled
+ * keeps the generator's random order instead, the worst case for per-minute buckets (every batch touches
+ * every minute of the span, about 5 rows per record). Each sluice run gets a fresh database and a key prefix
+ * of its own; at the end the apiid rows' hits are checked against the aggregatable records.
  *
  * Beside the rates, Sluice's CPU per record over the drain (all its threads, from /proc).
  *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
- * BENCH_SPAN_HOURS (default 1), BENCH_SLUICE (JSON of `sluice` settings for the measured process), BENCH_MODES
+ * BENCH_SPAN_HOURS (default 1), BENCH_ORDER (`time` or `shuffled`, default time), BENCH_SLUICE (JSON of `sluice` settings for the measured process), BENCH_MODES
  * (`hourly`, `per_minute` or both, comma-separated; default both). At about
  * 24,000 records/s hourly and 6,000 per minute on a 2-core machine, one run of both modes takes about
  * 2 minutes; BENCH_RUNS=1 for a quick look.
@@ -38,6 +41,8 @@ import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from '../harness/proc
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SPAN_HOURS = Number(process.env.BENCH_SPAN_HOURS ?? 1);
+const ORDER = process.env.BENCH_ORDER ?? 'time';
+if (ORDER !== 'time' && ORDER !== 'shuffled') throw new Error(`BENCH_ORDER: expected "time" or "shuffled", got "${ORDER}"`);
 /** `sluice` settings for the measured process (JSON), e.g. '{"encode_threads":1}'; Sluice's defaults otherwise. */
 const SLUICE_SETTINGS = process.env.BENCH_SLUICE ? (JSON.parse(process.env.BENCH_SLUICE) as Record<string, unknown>) : {};
 /** Sluice's claim size in these runs (`purge_chunk`), and the ceiling's. */
@@ -58,11 +63,12 @@ interface Workload {
 
 function makeWorkload(): Workload {
   const traffic = analyticsTraffic({ days: SPAN_HOURS / 24, now: new Date(Date.UTC(2024, 4, 10, 12)), seed: 20240510 });
+  const records = Array.from({ length: RECORDS }, () => traffic.next().value);
+  if (ORDER === 'time') records.sort((a, b) => a.timestamp.sec - b.timestamp.sec || a.timestamp.nsec - b.timestamp.nsec);
   const elements: Buffer[] = [];
   let aggregatable = 0;
   let bytes = 0;
-  for (let i = 0; i < RECORDS; i++) {
-    const record = traffic.next().value;
+  for (const record of records) {
     if (isAggregatable(record) && record.api_id !== '' && record.response_code !== -1) aggregatable++;
     const element = encodeAnalyticsMsgpack(record);
     bytes += element.length;
@@ -199,6 +205,7 @@ async function main(): Promise<void> {
     records: RECORDS,
     mean_record_bytes: Math.round(work.bytes / RECORDS),
     span_hours: SPAN_HOURS,
+    order: ORDER,
     hit_records: work.aggregatable,
     purge_chunk: CHUNK,
     runs: RUNS,

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { freePort, sqlPumpConfig, startSluice, waitFor, whileRunning, writeConfig } from '../harness/sluice.js';
 import { analyticsRows } from '../../sinks/postgres-aggregate/index.js';
 import { uptimeRows } from '../../sinks/uptime/postgres/index.js';
 import { mergeRowsById, type AggregateRow } from '../../src/aggregate/sql-rows.js';
@@ -93,5 +93,44 @@ describe('fixtures from Redis into sql + sql_aggregate + uptime SQL at once', ()
     const uptimeTable = (await db.pool.query('SELECT * FROM tyk_uptime_analytics')).rows.map(tableSummary).sort(byId);
     expect(uptimeTable.length).toBeGreaterThan(10);
     expect(uptimeTable).toEqual(expectedUptime);
+  });
+});
+
+describe('a backlog into sql_aggregate', () => {
+  let db: TestDatabase;
+  let redis: Redis;
+  const prefix = uniquePrefix('foldpg');
+
+  beforeAll(async () => {
+    db = await freshDatabase('foldpg');
+    redis = redisClient();
+  });
+  afterAll(async () => {
+    await redis.quit();
+    await db.drop();
+  });
+
+  it('is written in a few folded upserts, even with two claim slots', { timeout: 60_000 }, async () => {
+    // 300 records in claims of 10 over 11 lists: 33 batches.
+    await pushRoundRobin(redis, msgpackKeys(prefix), analytics.map((f) => f.bytes));
+    const config = sqlPumpConfig({
+      prefix, pgUrl: db.url, port: await freePort(), sluice: { claim_concurrency: 2 },
+      extra: { purge_chunk: 10, pumps: { sql_aggregate: { type: 'sql_aggregate', meta: { type: 'postgres', connection_string: db.url } } } },
+    });
+    const exit = await whileRunning(startSluice(['--conf', writeConfig(config)]), async () => {
+      await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 30_000, 'lists drained');
+    });
+    expect(exit).toBe(0);
+    // A fold commits its batches' ledger rows in one transaction: one xmin per write.
+    const ledger = await db.pool.query<{ batches: number; writes: number }>(
+      `SELECT count(*)::int AS batches, count(DISTINCT xmin::text)::int AS writes FROM sluice_applied_batches WHERE sink = 'SQL_AGGREGATE'`,
+    );
+    expect(ledger.rows[0]!.batches).toBe(33);
+    // Two slots held until the write, as before, would allow folds of two at most: 17 writes or more.
+    expect(ledger.rows[0]!.writes).toBeLessThanOrEqual(6);
+    const expected = mergeRowsById(analyticsRows(analytics.map((f) => f.record), {
+      trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,
+    }).rows).map(summary).sort(byId);
+    expect((await db.pool.query('SELECT * FROM tyk_aggregated')).rows.map(tableSummary).sort(byId)).toEqual(expected);
   });
 });

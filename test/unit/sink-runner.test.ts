@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log/logger.js';
-import { SinkRunner, type Delivery } from '../../src/delivery/sink-runner.js';
+import { FOLD_LINGER_MS, SinkRunner, type Delivery } from '../../src/delivery/sink-runner.js';
+import { ShutdownError } from '../../src/delivery/backoff.js';
 import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
 
 /* The runner's queueing with a stand-in sink: which calls a sink gets, not what a store does with them. */
@@ -169,5 +170,84 @@ describe('SinkRunner', () => {
     await expect(bad).rejects.toMatchObject({ name: 'SinkError', transient: false, message: expect.stringContaining('cannot encode batch bad: negative') });
     await expect(bad).rejects.toBeInstanceOf(SinkError);
     expect(await r.deliver(batchOf('good', 2))).toEqual({ kind: 'written', outcome: written(2) });
+  });
+});
+
+describe('SinkRunner: a fold waits for batches still on their way', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const share = (id: string) => ({ kind: 'encoded' as const, encoded: `${id}:1` });
+  /** A runner whose pipeline says `coming` more batches are on their way. */
+  function waitingRunner(sink: RecordingSink, coming: { n: number }): SinkRunner<number> {
+    const r = runner(sink);
+    r.waitForBatchesWhile(() => coming.n > 0);
+    return r;
+  }
+  /** As the pipeline hands a prepared batch over: deliverShare, one fewer on its way, reconsider. */
+  const handOver = (r: SinkRunner<number>, coming: { n: number }, id: string, reprepare = true) => {
+    const delivery = r.deliverShare(id, share(id), undefined, reprepare ? () => share(id) : undefined);
+    coming.n -= 1;
+    r.reconsider();
+    return delivery;
+  };
+
+  it('holds the write while batches are on their way, and writes them as one fold when the last arrives', async () => {
+    const sink = new RecordingSink();
+    sink.openGate();
+    const coming = { n: 3 };
+    const r = waitingRunner(sink, coming);
+    const first = [handOver(r, coming, 'b1'), handOver(r, coming, 'b2')];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.calls).toEqual([]);
+    const last = handOver(r, coming, 'b3');
+    await Promise.all([...first, last]);
+    expect(sink.calls).toEqual([['b1:1', 'b2:1', 'b3:1']]);
+  });
+
+  it('writes as soon as nothing more is on its way, whether or not a batch came', async () => {
+    const sink = new RecordingSink();
+    sink.openGate();
+    const coming = { n: 2 };
+    const r = waitingRunner(sink, coming);
+    const delivery = handOver(r, coming, 'b1');
+    // The other claim came back empty.
+    coming.n = 0;
+    r.reconsider();
+    await delivery;
+    expect(sink.calls).toEqual([['b1:1']]);
+  });
+
+  it(`waits at most ${FOLD_LINGER_MS} ms for batches that do not come`, async () => {
+    vi.useFakeTimers();
+    const sink = new RecordingSink();
+    sink.openGate();
+    const coming = { n: 2 };
+    const delivery = handOver(waitingRunner(sink, coming), coming, 'b1');
+    await vi.advanceTimersByTimeAsync(FOLD_LINGER_MS - 1);
+    expect(sink.calls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await delivery;
+    expect(sink.calls).toEqual([['b1:1']]);
+  });
+
+  it('does not hold a batch that could not be folded with others (a redelivery)', async () => {
+    const sink = new RecordingSink();
+    sink.openGate();
+    const coming = { n: 2 };
+    await handOver(waitingRunner(sink, coming), coming, 'b1', false);
+    expect(sink.calls).toEqual([['b1:1']]);
+  });
+
+  it('hands back a waiting fold at shutdown', async () => {
+    const sink = new RecordingSink();
+    sink.openGate();
+    const coming = { n: 2 };
+    const r = waitingRunner(sink, coming);
+    const delivery = handOver(r, coming, 'b1');
+    r.stopAccepting();
+    await expect(delivery).rejects.toBeInstanceOf(ShutdownError);
+    expect(sink.calls).toEqual([]);
   });
 });

@@ -484,6 +484,8 @@ export class Pipeline {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.claiming.abort();
+    // No more claims: folds waiting for them go now rather than at the end of their wait.
+    this.reconsiderFolds();
     const deadline = sleep(timeoutMs);
     await Promise.race([Promise.allSettled([...this.handlers]), deadline]);
     for (const runner of this.runners) {

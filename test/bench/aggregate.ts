@@ -19,7 +19,9 @@
  * every minute of the span, about 5 rows per record). Each sluice run gets a fresh database and a key prefix
  * of its own; at the end the apiid rows' hits are checked against the aggregatable records.
  *
- * Beside the rates, Sluice's CPU per record over the drain (all its threads, from /proc).
+ * Beside the rates, Sluice's CPU per record over the drain (all its threads, from /proc), and PostgreSQL's
+ * (the run database's server processes): how much work the upserts cost the database, which folding the
+ * batches of a backlog into fewer upserts reduces.
  *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
  * BENCH_SPAN_HOURS (default 1), BENCH_ORDER (`time` or `shuffled`, default time), BENCH_SLUICE (JSON of `sluice` settings for the measured process), BENCH_MODES
@@ -36,7 +38,7 @@ import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
 import { exitStatus, freePort, recentLog, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
-import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
+import { DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -105,6 +107,10 @@ interface SluiceRun {
   peakRssMb: number;
   /** Sluice's CPU (every thread) from the release of the records to the drain, per record. */
   cpuUsPerRecord: number;
+  /** The same for the database's server processes. */
+  pgCpuUsPerRecord: number;
+  /** Rows inserted or updated in tyk_aggregated per record: what folding saves the database. */
+  upsertedRowsPerRecord: number;
 }
 
 async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<SluiceRun> {
@@ -135,8 +141,10 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<Slui
     let done = 0;
     let cpuAtRelease = 0;
     let cpu = 0;
+    const pgCpu = new DatabaseCpu(db.pool);
     try {
       await untilReady(sluice, port);
+      await pgCpu.start();
       released = performance.now();
       cpuAtRelease = cpuSeconds(sluice.proc.pid!);
       await releaseStaged(redis, keys);
@@ -144,6 +152,7 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<Slui
         const status = exitStatus(sluice);
         if (status) throw new Error(`sluice ended (${status}) before draining:\n${recentLog(sluice)}`);
         peak = Math.max(peak, procStatusMb(sluice.proc.pid!, 'VmHWM'));
+        await pgCpu.sample();
         if (await drained(redis, keys)) break;
         if (performance.now() - released > 900_000) throw new Error('sluice did not drain within 15 minutes');
         await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
@@ -158,10 +167,17 @@ async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<Slui
     const { rows } = await db.pool.query<{ hits: string | null }>(`SELECT sum(counter_hits)::text AS hits FROM tyk_aggregated WHERE dimension = 'apiid'`);
     const hits = Number(rows[0]?.hits ?? 0);
     if (hits !== work.aggregatable) throw new Error(`${mode}: apiid hits ${hits}, expected ${work.aggregatable}`);
+    // Sluice's backends have exited with it, so their statistics are flushed.
+    const upserted = await db.pool.query<{ n: string }>(
+      `SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0)::text AS n FROM pg_stat_user_tables WHERE relname = 'tyk_aggregated'`,
+    );
     const warnings = sluice.output.filter((l) => /"level":(40|50|60)/.test(l));
     if (warnings.length > 0) log(`${mode}: sluice logged ${warnings.length} warnings/errors, first: ${warnings[0]}`);
     const n = work.elements.length;
-    return { rps: n / ((done - released) / 1000), rpsWithStartup: n / ((done - spawned) / 1000), peakRssMb: peak, cpuUsPerRecord: (cpu * 1e6) / n };
+    return {
+      rps: n / ((done - released) / 1000), rpsWithStartup: n / ((done - spawned) / 1000), peakRssMb: peak,
+      cpuUsPerRecord: (cpu * 1e6) / n, pgCpuUsPerRecord: (pgCpu.seconds * 1e6) / n, upsertedRowsPerRecord: Number(upserted.rows[0]!.n) / n,
+    };
   } finally {
     await redis.del(`${prefix}dead-letters`);
     await deleteMatching(redis, retryQueueKeys(prefix));
@@ -173,14 +189,14 @@ async function main(): Promise<void> {
   log(`generating ${RECORDS} records over ${SPAN_HOURS} h`);
   const work = makeWorkload();
   const redis = new Redis(REDIS_URL);
-  const runs: Record<Mode, Array<{ drain: number; sluice: number; withStartup: number; rss: number; cpuUs: number }>> = { hourly: [], per_minute: [] };
+  const runs: Record<Mode, Array<{ drain: number; sluice: number; withStartup: number; rss: number; cpuUs: number; pgCpuUs: number; upserted: number }>> = { hourly: [], per_minute: [] };
   try {
     for (let i = 0; i < RUNS; i++) {
       for (const mode of MODES) {
         const drain = await drainDecodeCeiling(redis, work.elements);
         const s = await sluiceRun(redis, work, mode);
-        runs[mode].push({ drain, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, cpuUs: s.cpuUsPerRecord });
-        log(`run ${i + 1}/${RUNS} ${mode}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), drain+decode ${drain.toFixed(0)}/s, ratio ${(s.rps / drain).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, ${s.cpuUsPerRecord.toFixed(1)} µs CPU per record`);
+        runs[mode].push({ drain, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, cpuUs: s.cpuUsPerRecord, pgCpuUs: s.pgCpuUsPerRecord, upserted: s.upsertedRowsPerRecord });
+        log(`run ${i + 1}/${RUNS} ${mode}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), drain+decode ${drain.toFixed(0)}/s, ratio ${(s.rps / drain).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, CPU per record ${s.cpuUsPerRecord.toFixed(1)} µs (PostgreSQL ${s.pgCpuUsPerRecord.toFixed(1)} µs), ${s.upsertedRowsPerRecord.toFixed(2)} rows upserted per record`);
       }
     }
   } finally {
@@ -198,6 +214,8 @@ async function main(): Promise<void> {
       ratios: r.map((x) => Number((x.sluice / x.drain).toFixed(3))),
       peak_rss_mb: Math.round(Math.max(...r.map((x) => x.rss))),
       median_sluice_cpu_us_per_record: Number(median(r.map((x) => x.cpuUs)).toFixed(1)),
+      median_postgres_cpu_us_per_record: Number(median(r.map((x) => x.pgCpuUs)).toFixed(1)),
+      median_rows_upserted_per_record: Number(median(r.map((x) => x.upserted)).toFixed(3)),
     };
   };
   const result = {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type pg from 'pg';
 
 /*
  * Figures the benchmarks and the memory tests read off a run: medians (these machines are noisy, single
- * runs mean little) and what Linux reports of a `sluice` process under measurement.
+ * runs mean little) and what Linux reports of a `sluice` process, or of PostgreSQL's, under measurement.
  */
 
 /** How often a benchmark looks for the drained lists: the resolution of Sluice's time. */
@@ -34,4 +35,44 @@ export function cpuSeconds(pid: number): number {
   // The command name may hold spaces and parentheses; the fields after its closing one are fixed.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU the server processes of one PostgreSQL database have used since `start`, summed over every backend
+ * seen: a pool opens and closes connections during a run, so each backend is read at every `sample` and
+ * counted from its value at the start, or from zero if it appeared later. Only a server on this machine.
+ */
+export class DatabaseCpu {
+  private readonly backends = new Map<number, { from: number; last: number }>();
+  private started = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async start(): Promise<void> {
+    await this.sample();
+    this.started = true;
+  }
+
+  async sample(): Promise<void> {
+    const { rows } = await this.pool.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    for (const { pid } of rows) {
+      let seconds: number;
+      try {
+        seconds = cpuSeconds(pid);
+      } catch {
+        continue; // the backend exited between the query and the read
+      }
+      const seen = this.backends.get(pid);
+      if (seen) seen.last = seconds;
+      else this.backends.set(pid, { from: this.started ? 0 : seconds, last: seconds });
+    }
+  }
+
+  get seconds(): number {
+    let total = 0;
+    for (const { from, last } of this.backends.values()) total += last - from;
+    return total;
+  }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { byRowId, foldRowsById, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { adoptRowsById, byRowId, foldRowsById, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
@@ -211,7 +211,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   fold(into: EncodedAggregateBatch, next: EncodedAggregateBatch): EncodedAggregateBatch | undefined {
     if (rowCount(into) >= MAX_FOLDED_ROWS) return undefined;
     into.batches.push(...next.batches);
-    for (const [table, rows] of next.tables) foldRowsById(tableRows(into.tables, table), rows.values());
+    for (const [table, rows] of next.tables) adoptRowsById(tableRows(into.tables, table), rows.values());
     return into;
   }
 

@@ -61,7 +61,7 @@ export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]
  * row for both, and so must a single upsert, which cannot touch a row twice. The first row's labels are
  * kept, as the table keeps the existing row's.
  */
-export function mergeRowsById(rows: readonly AggregateRow[]): AggregateRow[] {
+export function mergeRowsById(rows: readonly AggregateRow[]): FoldedRow[] {
   const byId = new Map<string, FoldedRow>();
   foldRowsById(byId, rows);
   return [...byId.values()];
@@ -81,6 +81,18 @@ export function foldRowsById(into: Map<string, FoldedRow>, rows: Iterable<Aggreg
     const existing = into.get(row.id);
     if (existing) accumulate(existing.counter, row.counter);
     else into.set(row.id, { ...row, counter: accumulatorOf(row.counter) });
+  }
+}
+
+/**
+ * As foldRowsById, for rows the caller hands over and no longer uses (a folded batch's): a row whose id is
+ * new is kept as it is, not copied.
+ */
+export function adoptRowsById(into: Map<string, FoldedRow>, rows: Iterable<FoldedRow>): void {
+  for (const row of rows) {
+    const existing = into.get(row.id);
+    if (existing) accumulate(existing.counter, row.counter);
+    else into.set(row.id, row);
   }
 }
 

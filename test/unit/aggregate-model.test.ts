@@ -4,7 +4,7 @@ import { bucketKey, bucketMinutes, bucketStartSec } from '../../src/aggregate/bu
 import { EMPTY_COUNTER, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
-import { CODE_COLUMNS, aggregateRows, codeColumnIndex, mergeRowsById, rowId } from '../../src/aggregate/sql-rows.js';
+import { CODE_COLUMNS, adoptRowsById, aggregateRows, codeColumnIndex, mergeRowsById, rowId } from '../../src/aggregate/sql-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
@@ -281,6 +281,17 @@ describe('SQL rows (§7.3)', () => {
     const rows = mergeRowsById([...aggregateRows(a, dimensionEntries(a)), ...aggregateRows(b, dimensionEntries(b))]);
     expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
     expect(rows.find((r) => r.dimensionValue === 'apiidx')!.counter.hits).toBe(2);
+  });
+
+  it('a fold adopts the rows it is handed: new ids are kept as they are, known ids add up', () => {
+    const a = onlyAggregate([record({ api_id: 'api1' })]);
+    const b = onlyAggregate([record({ api_id: 'api1' }), record({ api_id: 'api2' })]);
+    const into = new Map(mergeRowsById(aggregateRows(a, dimensionEntries(a))).map((row) => [row.id, row]));
+    const handed = mergeRowsById(aggregateRows(b, dimensionEntries(b)));
+    adoptRowsById(into, handed);
+    const api2 = handed.find((r) => r.dimensionValue === 'api2')!;
+    expect(into.get(api2.id)).toBe(api2);
+    expect([...into.values()].map((r) => [r.dimensionValue, r.counter.hits])).toEqual([['api1', 2], ['total', 3], ['api2', 1]]);
   });
 });
 

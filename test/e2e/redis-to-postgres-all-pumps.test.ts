@@ -127,7 +127,7 @@ describe('a backlog into sql_aggregate', () => {
     );
     expect(ledger.rows[0]!.batches).toBe(33);
     // At most 16 batches wait (twice the claim slots): 3 writes at least. Folding only the batches that
-    // queued up behind a write, without waiting for those still being prepared, wrote each alone here.
+    // queued up behind a write, without waiting for those still being prepared, took 17 to 33 writes here.
     expect(ledger.rows[0]!.writes).toBeLessThanOrEqual(6);
     const expected = mergeRowsById(analyticsRows(analytics.map((f) => f.record), {
       trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,

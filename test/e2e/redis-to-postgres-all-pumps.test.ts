@@ -35,6 +35,15 @@ function tableSummary(r: Record<string, string>) {
 
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/** The hourly tyk_aggregated rows the model computes from every fixture record at once. */
+const expectedAggregates = mergeRowsById(analyticsRows(analytics.map((f) => f.record), {
+  trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,
+}).rows).map(summary).sort(byId);
+
+async function aggregatedTable(db: TestDatabase) {
+  return (await db.pool.query('SELECT * FROM tyk_aggregated')).rows.map(tableSummary).sort(byId);
+}
+
 describe('fixtures from Redis into sql + sql_aggregate + uptime SQL at once', () => {
   let db: TestDatabase;
   let redis: Redis;
@@ -82,10 +91,7 @@ describe('fixtures from Redis into sql + sql_aggregate + uptime SQL at once', ()
     const raw = await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics');
     expect(raw.rows[0].n).toBe(analytics.filter((f) => !f.record.mcp_stats.is_mcp).length);
 
-    const expectedAggregates = mergeRowsById(analyticsRows(analytics.map((f) => f.record), {
-      trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,
-    }).rows).map(summary).sort(byId);
-    const aggregates = (await db.pool.query('SELECT * FROM tyk_aggregated')).rows.map(tableSummary).sort(byId);
+    const aggregates = await aggregatedTable(db);
     expect(aggregates.length).toBeGreaterThan(100);
     expect(aggregates).toEqual(expectedAggregates);
 
@@ -129,9 +135,6 @@ describe('a backlog into sql_aggregate', () => {
     // At most 16 batches wait (twice the claim slots): 3 writes at least. Folding only the batches that
     // queued up behind a write, without waiting for those still being prepared, took 17 to 33 writes here.
     expect(ledger.rows[0]!.writes).toBeLessThanOrEqual(6);
-    const expected = mergeRowsById(analyticsRows(analytics.map((f) => f.record), {
-      trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,
-    }).rows).map(summary).sort(byId);
-    expect((await db.pool.query('SELECT * FROM tyk_aggregated')).rows.map(tableSummary).sort(byId)).toEqual(expected);
+    expect(await aggregatedTable(db)).toEqual(expectedAggregates);
   });
 });

@@ -256,6 +256,7 @@ export class SinkRunner<R> {
       await this.openOnce();
       const outcomes = await sink.writeFolded!(content.encoded, this.writeSignal());
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.opts.metrics.observeWriteBatches(this.name, members.length);
       members.forEach((queued, i) => {
         this.opts.metrics.observeWrite(this.name, seconds, outcomes[i]!);
         queued.resolve({ kind: 'written', outcome: outcomes[i]! });
@@ -313,6 +314,7 @@ export class SinkRunner<R> {
         await this.openOnce();
         const outcome = await this.writeContent(content, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
+        this.opts.metrics.observeWriteBatches(this.name, 1);
         this.lastProgressAt = Date.now();
         this.healthy = true;
         return { kind: 'written', outcome };

@@ -8,6 +8,8 @@ import type { WriteOutcome } from '../../sinks/sink.js';
 
 export interface SinkMetrics {
   observeWrite(sink: string, seconds: number, outcome: WriteOutcome): void;
+  /** One committed write: a batch, or a fold of `batches` (aggregate sinks). */
+  observeWriteBatches(sink: string, batches: number): void;
   retried(sink: string): void;
 }
 
@@ -24,6 +26,10 @@ export class Metrics implements SinkMetrics {
   readonly writeSeconds = new Histogram({
     name: 'sluice_sink_write_seconds', help: 'Time to write one batch.', labelNames: ['sink'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry],
+  });
+  readonly batchesPerWrite = new Histogram({
+    name: 'sluice_sink_batches_per_write', help: 'Batches one committed write held: 1, or more when an aggregate sink folded a backlog.',
+    labelNames: ['sink'], buckets: [1, 2, 4, 8, 16, 32], registers: [this.registry],
   });
   readonly lastWrite = new Gauge({ name: 'sluice_sink_last_success_timestamp_seconds', help: 'When a sink last wrote a batch.', labelNames: ['sink'], registers: [this.registry] });
   readonly foldedDimensions = new Counter({ name: 'sluice_aggregate_dimension_entries_folded_total', help: 'Aggregate dimension entries folded into `other` because a document reached its budget.', labelNames: ['sink', 'dimension'], registers: [this.registry] });
@@ -45,6 +51,10 @@ export class Metrics implements SinkMetrics {
     this.written.inc({ sink }, outcome.written);
     if (outcome.alreadyApplied) this.duplicateBatches.inc({ sink });
     this.lastWrite.set({ sink }, Date.now() / 1000);
+  }
+
+  observeWriteBatches(sink: string, batches: number): void {
+    this.batchesPerWrite.observe({ sink }, batches);
   }
 
   retried(sink: string): void {

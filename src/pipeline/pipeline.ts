@@ -433,6 +433,7 @@ export class Pipeline {
       throw err;
     }
     this.parts.metrics.observeWrite(route.runner.name, 0, outcome);
+    this.parts.metrics.observeWriteBatches(route.runner.name, 1);
     await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, rawByIdOf(prepared, elements)));
     this.parts.logger.info({ sink: route.runner.name, batch: data.batchId, attempt: job.attemptsMade + 1 }, 'retried batch written');
   }

@@ -119,12 +119,15 @@ describe('a backlog into sql_aggregate', () => {
   it('is written in a few folded upserts', { timeout: 60_000 }, async () => {
     // 300 records in claims of 10 over 11 lists: 33 batches.
     await pushRoundRobin(redis, msgpackKeys(prefix), analytics.map((f) => f.bytes));
+    const port = await freePort();
     const config = sqlPumpConfig({
-      prefix, pgUrl: db.url, port: await freePort(), sluice: { claim_concurrency: 8 },
+      prefix, pgUrl: db.url, port, sluice: { claim_concurrency: 8 },
       extra: { purge_chunk: 10, pumps: { sql_aggregate: { type: 'sql_aggregate', meta: { type: 'postgres', connection_string: db.url } } } },
     });
+    let metrics = '';
     const exit = await whileRunning(startSluice(['--conf', writeConfig(config)]), async () => {
       await waitFor(async () => (await leftoverKeys(redis, prefix)).length === 0, 30_000, 'lists drained');
+      metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     });
     expect(exit).toBe(0);
     // A fold commits its batches' ledger rows in one transaction: one xmin per write.
@@ -135,6 +138,9 @@ describe('a backlog into sql_aggregate', () => {
     // At most 16 batches wait (twice the claim slots): 3 writes at least. Folding only the batches that
     // queued up behind a write, without waiting for those still being prepared, took 17 to 33 writes here.
     expect(ledger.rows[0]!.writes).toBeLessThanOrEqual(6);
+    // What an operator sees of it: the writes, and the batches they held.
+    expect(metrics).toMatch(new RegExp(`^sluice_sink_batches_per_write_count\\{sink="SQL_AGGREGATE"\\} ${ledger.rows[0]!.writes}$`, 'm'));
+    expect(metrics).toMatch(/^sluice_sink_batches_per_write_sum\{sink="SQL_AGGREGATE"\} 33$/m);
     expect(await aggregatedTable(db)).toEqual(expectedAggregates);
   });
 });

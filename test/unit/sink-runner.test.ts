@@ -69,7 +69,7 @@ class RecordingSink implements EncodingSink<number, string> {
 function runner(sink: RecordingSink): SinkRunner<number> {
   return new SinkRunner(sink, {
     logger: createLogger({ level: 'silent' }),
-    metrics: { observeWrite: () => {}, retried: () => {} },
+    metrics: { observeWrite: () => {}, observeWriteBatches: () => {}, retried: () => {} },
     timeoutSeconds: 0, maxQueued: 100, writeConcurrency: 1, inProcessAttempts: 3, retryBaseMs: 1,
   });
 }

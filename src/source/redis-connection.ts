@@ -72,7 +72,7 @@ function buildClient(storage: StorageConfig, opts: RedisClientOptions): RedisCli
   const nodeOptions = nodeConnectionOptions(storage, opts);
   const topology = topologyOf(storage);
   if (topology === 'cluster') return new Cluster(addressesOf(storage), clusterOptions(nodeOptions, opts));
-  if (topology === 'sentinel') return new Redis({ ...nodeOptions, ...sentinelOptions(storage, nodeOptions) });
+  if (topology === 'sentinel') return new SentinelClient({ ...nodeOptions, ...sentinelOptions(storage, nodeOptions) });
   return new Redis({ ...nodeOptions, ...addressesOf(storage)[0], db: storage.database || 0 });
 }
 
@@ -113,12 +113,58 @@ function sentinelOptions(storage: StorageConfig, nodeOptions: RedisOptions): Red
     sentinelPassword: storage.sentinel_password || undefined,
     db: storage.database || 0,
     sentinelRetryStrategy: reconnectDelay,
+    // Without it, a sentinel that accepts the connection and never answers (a hung process, a black-holed
+    // network) holds the lookup of the master, and so the reconnect, for ever.
+    sentinelCommandTimeout: nodeOptions.connectTimeout,
     // Subscribe to +switch-master so a failover moves the connection at once, not at the next error.
     failoverDetector: true,
     // go-redis uses one TLS configuration for the sentinels and the master; do the same.
     enableTLSForSentinelMode: Boolean(nodeOptions.tls),
     ...(nodeOptions.tls ? { sentinelTLS: nodeOptions.tls } : {}),
   };
+}
+
+/**
+ * A Sentinel client that ends only when Sluice closes it. ioredis' failover detector stays subscribed after
+ * the connection it watched is lost; when its +switch-master notice then arrives while the client is
+ * asking a sentinel for the new master, it cancels that lookup, and a cancelled connect ends an ioredis
+ * client for good (ioredis 5.x; seen in the Sentinel test where the master is killed). The worker would
+ * then claim nothing until restarted, so a client that ends without being closed connects again.
+ */
+class SentinelClient extends Redis {
+  private closeRequested = false;
+  private connectsAfterEnd = 0;
+
+  constructor(options: RedisOptions) {
+    super(options);
+    this.on('ready', () => (this.connectsAfterEnd = 0));
+    this.on('end', () => {
+      if (this.closeRequested) return;
+      this.connectsAfterEnd += 1;
+      setTimeout(() => this.connectAgainUnlessClosed(), reconnectDelay(this.connectsAfterEnd));
+    });
+  }
+
+  override disconnect(reconnect = false): void {
+    if (!reconnect) this.closeRequested = true;
+    super.disconnect(reconnect);
+  }
+
+  override quit(callback?: Parameters<Redis['quit']>[0]): ReturnType<Redis['quit']> {
+    this.closeRequested = true;
+    return super.quit(callback);
+  }
+
+  /** BullMQ duplicates its connection for blocking waits; the copy must be as durable. */
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    return new SentinelClient({ ...this.options, ...override });
+  }
+
+  private connectAgainUnlessClosed(): void {
+    // A failed connect is also emitted as 'error', which reportErrors reports, and ends the client again,
+    // which schedules the next attempt.
+    if (this.status === 'end' && !this.closeRequested) this.connect().catch(() => undefined);
+  }
 }
 
 function clusterOptions(nodeOptions: RedisOptions, opts: RedisClientOptions): ClusterOptions {

@@ -48,6 +48,9 @@ export interface RedisProcess {
   log(): string;
   /** SIGKILL, as a crash would; resolves once the process is gone. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server keeps accepting connections (the kernel does) and answers nothing until SIGCONT. */
+  freeze(): void;
+  thaw(): void;
 }
 
 interface LaunchSpec {
@@ -127,7 +130,19 @@ async function launchOnce(spec: LaunchSpec): Promise<RedisProcess> {
       await exited;
     }
   };
-  const proc: RedisProcess = { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, dir, log: () => output, kill };
+  const signal = (name: NodeJS.Signals) => () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+  };
+  const proc: RedisProcess = {
+    host: '127.0.0.1',
+    port,
+    address: `127.0.0.1:${port}`,
+    dir,
+    log: () => output,
+    kill,
+    freeze: signal('SIGSTOP'),
+    thaw: signal('SIGCONT'),
+  };
   try {
     await waitFor(`${spec.label} on port ${port} to answer`, START_TIMEOUT_MS, async () => {
       if (spawnError) throw new RedisHarnessError(`cannot start redis-server: ${spawnError.message}`);
@@ -433,6 +448,11 @@ export interface SentinelRedis extends RedisDeployment {
   failover(): Promise<string>;
   /** SIGKILLs the current master; resolves with the new master once the sentinels have promoted one. */
   killMaster(): Promise<string>;
+  /**
+   * Freezes sentinel `index` (SIGSTOP) until the returned function thaws it. The others go on without it,
+   * and this deployment's own checks ask only them.
+   */
+  freezeSentinel(index: number): () => void;
 }
 
 const MASTER_NAME = 'sluice-master';
@@ -504,9 +524,11 @@ async function waitForSentinelsToMeet(sentinels: RedisProcess[]): Promise<void> 
 
 function sentinelDeployment(dataNodes: RedisProcess[], sentinels: RedisProcess[]): SentinelRedis {
   const sentinelAddresses = sentinels.map((s) => s.address);
+  const frozen = new Set<RedisProcess>();
+  const answering = () => sentinels.filter((s) => !frozen.has(s));
 
   const masterAddress = async (): Promise<string> => {
-    const [host, port] = (await adminCommand(sentinels[0]!.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME])) as string[];
+    const [host, port] = (await adminCommand(answering()[0]!.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME])) as string[];
     return `${host}:${port}`;
   };
 
@@ -514,7 +536,7 @@ function sentinelDeployment(dataNodes: RedisProcess[], sentinels: RedisProcess[]
     let current = previous;
     await waitFor(`the sentinels to replace master ${previous}`, FAILOVER_TIMEOUT_MS, async () => {
       const reported = await Promise.all(
-        sentinels.map(async (s) => {
+        answering().map(async (s) => {
           const [host, port] = (await adminCommand(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME])) as string[];
           return `${host}:${port}`;
         }),
@@ -535,7 +557,7 @@ function sentinelDeployment(dataNodes: RedisProcess[], sentinels: RedisProcess[]
     masterAddress,
     async failover() {
       const previous = await masterAddress();
-      await adminCommand(sentinels[0]!.port, ['SENTINEL', 'FAILOVER', MASTER_NAME]);
+      await adminCommand(answering()[0]!.port, ['SENTINEL', 'FAILOVER', MASTER_NAME]);
       const current = await waitForNewMaster(previous);
       await attachAsReplica(previous, current);
       return current;
@@ -546,6 +568,16 @@ function sentinelDeployment(dataNodes: RedisProcess[], sentinels: RedisProcess[]
       if (!master) throw new RedisHarnessError(`master ${previous} is not one of this deployment's servers`);
       await master.kill();
       return waitForNewMaster(previous);
+    },
+    freezeSentinel(index) {
+      const sentinel = sentinels[index];
+      if (!sentinel) throw new RedisHarnessError(`there is no sentinel ${index}`);
+      sentinel.freeze();
+      frozen.add(sentinel);
+      return () => {
+        frozen.delete(sentinel);
+        sentinel.thaw();
+      };
     },
     stop: () => stopAll([...sentinels, ...dataNodes]),
   };

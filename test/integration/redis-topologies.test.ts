@@ -272,6 +272,39 @@ describe('failover', () => {
     topologiesRun.push('sentinel-master-killed');
   });
 
+  it('Sentinel: the client reaches the new master while the sentinel it asks first hangs', async () => {
+    // A deployment of its own: the shared one has lost a master above.
+    const deployment = await started(startSentinel());
+    // timeout 4 s: a lookup at the frozen sentinel hangs that long, so the +switch-master notice of the
+    // failover arrives in the middle of one (the case that ended ioredis' client for good).
+    const { client } = await connectReady({ ...deployment.storage, timeout: 4 });
+    await client.rpush('failover-list', 'before-kill');
+    expect(await client.call('WAIT', '1', '2000')).toBe(1);
+
+    const thaw = deployment.freezeSentinel(0);
+    try {
+      const newMaster = await deployment.killMaster();
+      const { attempts } = await retryUntil(20_000, () => client.rpush('failover-list', 'after-kill'));
+      const onNewMaster = await adminCommand(Number(newMaster.split(':')[1]), ['LRANGE', 'failover-list', '0', '-1']);
+      expect(onNewMaster).toEqual(['before-kill', 'after-kill']);
+      expect(client.status).toBe('ready');
+      console.log(`[redis-topologies] sentinel: master killed with a sentinel frozen, promoted ${newMaster}; write took ${attempts} attempt(s)`);
+      topologiesRun.push('sentinel-hung-sentinel');
+    } finally {
+      thaw();
+    }
+  });
+
+  it('Sentinel: a client Sluice closes stays closed (quit or disconnect)', async () => {
+    const quitting = (await connectReady(sentinel.storage)).client;
+    const disconnecting = (await connectReady(sentinel.storage)).client;
+    await quitting.quit();
+    disconnecting.disconnect();
+    // Longer than the first reconnect delay (100 ms) a client that ended unasked would wait.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect([quitting.status, disconnecting.status]).toEqual(['end', 'end']);
+  });
+
   it('Cluster: the client follows MOVED after a manual failover', async () => {
     const { client } = await connectReady(cluster.storage);
     await exerciseClaimCommands(client);

@@ -52,6 +52,13 @@ export class RetryQueue {
     });
   }
 
+  /** Makes the batches waiting out a backoff due at once; returns how many there were. */
+  async retryDelayedNow(): Promise<number> {
+    const delayed = await this.queue.getDelayedCount();
+    if (delayed > 0) await this.queue.promoteJobs();
+    return delayed;
+  }
+
   /** Batches waiting for a retry (not yet dead). */
   async backlog(): Promise<number> {
     const counts = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'paused');

@@ -79,7 +79,12 @@ export class SinkRunner<R> {
   private readonly stopping = new AbortController();
   private readonly cancelling = new AbortController();
   lastProgressAt = Date.now();
-  healthy = false;
+  /**
+   * Whether the last write or open failed, until one succeeds. It starts true: batches an earlier run left
+   * waiting out a retry backoff are due as soon as the sink works.
+   */
+  private failing = true;
+  private readonly recoveryListeners: Array<() => void> = [];
 
   constructor(readonly sink: Sink<R>, private readonly opts: SinkRunnerOptions) {}
 
@@ -129,6 +134,18 @@ export class SinkRunner<R> {
     this.startWrites();
   }
 
+  /** `listener` runs each time the sink takes a write, or opens, after failing (and the first time). */
+  onRecovery(listener: () => void): void {
+    this.recoveryListeners.push(listener);
+  }
+
+  private succeeded(): void {
+    this.lastProgressAt = Date.now();
+    if (!this.failing) return;
+    this.failing = false;
+    for (const listener of this.recoveryListeners) listener();
+  }
+
   /**
    * Writes the batch, retrying transient failures; after `inProcessAttempts` of them, hands it to
    * `escalate` (the sink's durable retry queue) when one is given, so the batch can be acknowledged.
@@ -175,7 +192,21 @@ export class SinkRunner<R> {
   }
 
   /** One write of a batch's share, without the runner's queue and retries (the retry queue has its own). */
-  writeContent(content: QueuedContent, signal: AbortSignal): Promise<WriteOutcome> {
+  /** One write from the retry queue: opens the sink if needed; a failure is the queue's to back off from. */
+  async writeFromRetryQueue(content: QueuedContent, signal: AbortSignal): Promise<WriteOutcome> {
+    try {
+      // The store may have come back before the runner reopened the sink: a write before open finds no tables.
+      await this.openOnce();
+      const outcome = await this.writeContent(content, signal);
+      this.succeeded();
+      return outcome;
+    } catch (err) {
+      if (!(err instanceof SinkError && !err.transient)) this.failing = true;
+      throw err;
+    }
+  }
+
+  private writeContent(content: QueuedContent, signal: AbortSignal): Promise<WriteOutcome> {
     if (content.kind === 'records') return this.sink.write(content.batch as SinkBatch<R>, signal);
     return (this.sink as EncodingSink<R, unknown>).writeEncoded(content.encoded, signal);
   }
@@ -261,8 +292,7 @@ export class SinkRunner<R> {
         this.opts.metrics.observeWrite(this.name, seconds, outcomes[i]!);
         queued.resolve({ kind: 'written', outcome: outcomes[i]! });
       });
-      this.lastProgressAt = Date.now();
-      this.healthy = true;
+      this.succeeded();
       return true;
     } catch (err) {
       const log = { sink: this.name, batches: members.length, err: errorMessage(err) };
@@ -282,8 +312,8 @@ export class SinkRunner<R> {
     await this.opening;
     if (this.opened) return;
     this.opened = true;
-    this.healthy = true;
     this.opts.logger.info({ sink: this.name }, 'sink ready');
+    this.succeeded();
   }
 
   /** Opens the sink ahead of the first batch, retrying until it works or the runner stops. */
@@ -292,7 +322,7 @@ export class SinkRunner<R> {
       try {
         await this.openOnce();
       } catch (err) {
-        this.healthy = false;
+        this.failing = true;
         const delay = backoffDelay(attempt, this.opts.retryBaseMs);
         this.opts.logger.error({ sink: this.name, err: errorMessage(err), retryInMs: delay }, 'sink cannot open; retrying');
         await sleep(delay, this.stopping.signal);
@@ -315,12 +345,11 @@ export class SinkRunner<R> {
         const outcome = await this.writeContent(content, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.opts.metrics.observeWriteBatches(this.name, 1);
-        this.lastProgressAt = Date.now();
-        this.healthy = true;
+        this.succeeded();
         return { kind: 'written', outcome };
       } catch (err) {
         if (err instanceof SinkError && !err.transient) throw err;
-        this.healthy = false;
+        this.failing = true;
         if (escalate && attempt + 1 >= this.opts.inProcessAttempts) {
           await escalate(errorMessage(err));
           this.opts.logger.warn({ sink: this.name, batch: id, attempts: attempt + 1, err: errorMessage(err) }, 'batch moved to the retry queue');

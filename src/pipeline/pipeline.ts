@@ -137,8 +137,12 @@ export class Pipeline {
   start(connection: Redis | Cluster): void {
     const { analyticsKeys, uptimeKey } = this.parts;
     const keys = uptimeKey ? [...analyticsKeys, uptimeKey] : [...analyticsKeys];
-    // open() retries and logs on its own until the sink opens or the pipeline stops; it never rejects.
-    for (const runner of this.runners) void runner.open();
+    for (const route of this.routes) {
+      const { retry, runner } = route;
+      if (retry) runner.onRecovery(() => this.retryDelayedNow(runner.name, retry));
+      // open() retries and logs on its own until the sink opens or the pipeline stops; it never rejects.
+      void runner.open();
+    }
     this.claimLoopCount = keys.length;
     this.loops = [
       ...keys.map((key) => this.claimLoop(key)),
@@ -412,6 +416,20 @@ export class Pipeline {
   }
 
   /**
+   * The sink works again, so the batches in its retry queue are due now rather than after their backoff,
+   * which after a long outage has grown to minutes or hours. On failure they wait out the backoff, as
+   * they would have anyway.
+   */
+  private retryDelayedNow(sink: string, retry: RetryQueue): void {
+    retry.retryDelayedNow().then(
+      (promoted) => {
+        if (promoted > 0) this.parts.logger.info({ sink, batches: promoted }, 'sink writes again; the batches waiting in its retry queue are due now');
+      },
+      (err: unknown) => this.parts.logger.warn({ sink, err: errorMessage(err) }, 'cannot make the retry queue\'s waiting batches due now; they wait out their backoff'),
+    );
+  }
+
+  /**
    * A batch from a sink's retry queue: decoded again from its raw elements and written to that sink only,
    * under the job's batch id (a replay of dead letters carries a fresh one, see `sluice dlq replay`).
    */
@@ -425,9 +443,7 @@ export class Pipeline {
     const timeout = route.runner.timeoutSeconds > 0 ? route.runner.timeoutSeconds * 1000 : 5 * 60_000;
     let outcome: WriteOutcome;
     try {
-      // The store may have come back before the runner reopened the sink: a write before open finds no tables.
-      await route.runner.openOnce();
-      outcome = await route.runner.writeContent(share.content, AbortSignal.timeout(timeout));
+      outcome = await route.runner.writeFromRetryQueue(share.content, AbortSignal.timeout(timeout));
     } catch (err) {
       if (err instanceof SinkError && !err.transient) throw new UnrecoverableError(err.message);
       throw err;

@@ -17,6 +17,8 @@ class RecordingSink implements EncodingSink<number, string> {
   foldLimit = Infinity;
   /** A batch id the store holds already: a fold with it in conflicts. */
   conflictOn: string | undefined;
+  /** Writes still to fail, as a store that is down fails them. */
+  failures = 0;
   private release: (() => void) | undefined;
   /** Holds the first write until released, so later batches queue up behind it. */
   private gate: Promise<void> | undefined = new Promise((resolve) => (this.release = resolve));
@@ -43,6 +45,10 @@ class RecordingSink implements EncodingSink<number, string> {
     return this.writeEncoded(encodeBatch(this, batch));
   }
   async writeEncoded(encoded: string): Promise<WriteOutcome> {
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw new Error('store down');
+    }
     this.calls.push([encoded]);
     const gate = this.gate;
     this.gate = undefined;
@@ -249,5 +255,31 @@ describe('SinkRunner: a fold waits for batches still on their way', () => {
     r.stopAccepting();
     await expect(delivery).rejects.toBeInstanceOf(ShutdownError);
     expect(sink.calls).toEqual([]);
+  });
+});
+
+describe('SinkRunner: recovery', () => {
+  it('tells its listeners when the sink first works, and each time it works again after failing', async () => {
+    const sink = new RecordingSink();
+    sink.openGate();
+    const r = runner(sink);
+    let recoveries = 0;
+    r.onRecovery(() => (recoveries += 1));
+    await r.open();
+    expect(recoveries).toBe(1);
+    await r.deliver(batchOf('b1', 1));
+    expect(recoveries).toBe(1);
+
+    sink.failures = 2;
+    await r.deliver(batchOf('b2', 1));
+    expect(recoveries).toBe(2);
+
+    sink.failures = 1;
+    const share = { kind: 'encoded' as const, encoded: 'b3:1' };
+    await expect(r.writeFromRetryQueue(share, new AbortController().signal)).rejects.toThrow('store down');
+    expect(recoveries).toBe(2);
+    await r.writeFromRetryQueue(share, new AbortController().signal);
+    expect(recoveries).toBe(3);
+    expect(sink.calls).toEqual([['b1:1'], ['b2:1'], ['b3:1']]);
   });
 });

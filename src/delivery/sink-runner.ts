@@ -62,6 +62,14 @@ const MAX_BATCHES_FOLDED = 32;
 export const FOLD_LINGER_MS = 1_000;
 
 /**
+ * How often a failing sink is asked whether it works again (probeWhileFailing), at first. Each time it said
+ * yes and the next write failed anyway, the interval doubles, up to MAX_RECOVERY_PROBE_MS: every yes makes
+ * the retry queue's batches due, and each retry that fails spends one of a batch's attempts.
+ */
+export const RECOVERY_PROBE_MS = 10_000;
+const MAX_RECOVERY_PROBE_MS = 10 * 60_000;
+
+/**
  * Owns one sink: a bounded queue of batches, a few written at a time, transient failures retried with
  * jittered backoff, a deadline per write that really cancels it (W3). A slow sink fills only its own
  * queue; the pipeline stops claiming when any queue is full.
@@ -85,6 +93,9 @@ export class SinkRunner<R> {
    */
   private failing = true;
   private readonly recoveryListeners: Array<() => void> = [];
+  private probeDelayMs = RECOVERY_PROBE_MS;
+  /** The last recovery was a probe's, and no write has succeeded since. */
+  private recoveredByProbe = false;
 
   constructor(readonly sink: Sink<R>, private readonly opts: SinkRunnerOptions) {}
 
@@ -134,16 +145,55 @@ export class SinkRunner<R> {
     this.startWrites();
   }
 
-  /** `listener` runs each time the sink takes a write, or opens, after failing (and the first time). */
+  /** `listener` runs each time the sink opens, takes a write or answers a probe after failing (and the first time it opens). */
   onRecovery(listener: () => void): void {
     this.recoveryListeners.push(listener);
   }
 
-  private succeeded(): void {
+  private wrote(): void {
     this.lastProgressAt = Date.now();
+    this.recoveredByProbe = false;
+    this.probeDelayMs = RECOVERY_PROBE_MS;
+    this.recovered();
+  }
+
+  private recovered(): void {
     if (!this.failing) return;
     this.failing = false;
     for (const listener of this.recoveryListeners) listener();
+  }
+
+  private failed(): void {
+    if (this.recoveredByProbe) {
+      this.recoveredByProbe = false;
+      this.probeDelayMs = Math.min(2 * this.probeDelayMs, MAX_RECOVERY_PROBE_MS);
+    }
+    this.failing = true;
+  }
+
+  /**
+   * While the sink fails, asks it every so often whether it works again, and says so when it does (see
+   * onRecovery). Writes tell as much, but none may come: claiming pauses behind a full retry queue, and
+   * traffic may stop. Runs until the runner stops; never rejects.
+   */
+  async probeWhileFailing(): Promise<void> {
+    let probedAt = Date.now();
+    while (!this.stopping.signal.aborted) {
+      // The delay may change during a sleep (grow when a write belies a probe, shrink back after a write),
+      // so sleep in short steps and look again.
+      const wait = probedAt + this.probeDelayMs - Date.now();
+      if (wait > 0) {
+        await sleep(Math.min(wait, RECOVERY_PROBE_MS), this.stopping.signal);
+        continue;
+      }
+      probedAt = Date.now();
+      if (!this.failing || !this.opened) continue;
+      const health = await this.sink.health().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) }));
+      if (!health.ok) continue;
+      this.opts.logger.info({ sink: this.name }, 'sink answers again');
+      this.recoveredByProbe = true;
+      this.recovered();
+    }
   }
 
   /**
@@ -198,10 +248,10 @@ export class SinkRunner<R> {
       // The store may have come back before the runner reopened the sink: a write before open finds no tables.
       await this.openOnce();
       const outcome = await this.writeContent(content, signal);
-      this.succeeded();
+      this.wrote();
       return outcome;
     } catch (err) {
-      if (!(err instanceof SinkError && !err.transient)) this.failing = true;
+      if (!(err instanceof SinkError && !err.transient)) this.failed();
       throw err;
     }
   }
@@ -292,7 +342,7 @@ export class SinkRunner<R> {
         this.opts.metrics.observeWrite(this.name, seconds, outcomes[i]!);
         queued.resolve({ kind: 'written', outcome: outcomes[i]! });
       });
-      this.succeeded();
+      this.wrote();
       return true;
     } catch (err) {
       const log = { sink: this.name, batches: members.length, err: errorMessage(err) };
@@ -313,7 +363,7 @@ export class SinkRunner<R> {
     if (this.opened) return;
     this.opened = true;
     this.opts.logger.info({ sink: this.name }, 'sink ready');
-    this.succeeded();
+    this.recovered();
   }
 
   /** Opens the sink ahead of the first batch, retrying until it works or the runner stops. */
@@ -322,7 +372,7 @@ export class SinkRunner<R> {
       try {
         await this.openOnce();
       } catch (err) {
-        this.failing = true;
+        this.failed();
         const delay = backoffDelay(attempt, this.opts.retryBaseMs);
         this.opts.logger.error({ sink: this.name, err: errorMessage(err), retryInMs: delay }, 'sink cannot open; retrying');
         await sleep(delay, this.stopping.signal);
@@ -345,11 +395,11 @@ export class SinkRunner<R> {
         const outcome = await this.writeContent(content, this.writeSignal());
         this.opts.metrics.observeWrite(this.name, Number(process.hrtime.bigint() - started) / 1e9, outcome);
         this.opts.metrics.observeWriteBatches(this.name, 1);
-        this.succeeded();
+        this.wrote();
         return { kind: 'written', outcome };
       } catch (err) {
         if (err instanceof SinkError && !err.transient) throw err;
-        this.failing = true;
+        this.failed();
         if (escalate && attempt + 1 >= this.opts.inProcessAttempts) {
           await escalate(errorMessage(err));
           this.opts.logger.warn({ sink: this.name, batch: id, attempts: attempt + 1, err: errorMessage(err) }, 'batch moved to the retry queue');

@@ -111,6 +111,7 @@ export class Pipeline {
   private loops: Array<Promise<void>> = [];
   private retryWorkers: Worker[] = [];
   private readonly retryBacklog = new Map<string, number>();
+  private heldBackByRetryQueues = false;
   /** Set while an orphan waits for room: fresh claims hold back so the older records go first. */
   private orphanWaiting = false;
   lastClaimLoopAt = Date.now();
@@ -139,9 +140,13 @@ export class Pipeline {
     const keys = uptimeKey ? [...analyticsKeys, uptimeKey] : [...analyticsKeys];
     for (const route of this.routes) {
       const { retry, runner } = route;
-      if (retry) runner.onRecovery(() => this.retryDelayedNow(runner.name, retry));
-      // open() retries and logs on its own until the sink opens or the pipeline stops; it never rejects.
-      void runner.open();
+      // open() retries and logs on its own until the sink opens or the pipeline stops; neither rejects.
+      if (!retry) {
+        void runner.open();
+        continue;
+      }
+      runner.onRecovery(() => this.retryDelayedNow(runner.name, retry));
+      void runner.open().then(() => runner.probeWhileFailing());
     }
     this.claimLoopCount = keys.length;
     this.loops = [
@@ -192,7 +197,21 @@ export class Pipeline {
           this.parts.logger.warn({ sink: route.runner.name, err: errorMessage(err) }, 'cannot read the retry backlog');
         }
       }
+      this.reportRetryQueueHold();
       await sleep(1_000, this.claiming.signal);
+    }
+  }
+
+  /** Logs when full retry queues start, and stop, holding claiming back (see hasRoom). */
+  private reportRetryQueueHold(): void {
+    const limit = this.parts.settings.maxRetryBacklog;
+    const full = [...this.retryBacklog].filter(([, batches]) => batches >= limit).map(([sink, batches]) => ({ sink, batches }));
+    if ((full.length > 0) === this.heldBackByRetryQueues) return;
+    this.heldBackByRetryQueues = full.length > 0;
+    if (this.heldBackByRetryQueues) {
+      this.parts.logger.warn({ full, queueMaxBacklog: limit }, 'claiming paused: a sink\'s retry queue is full; new records wait in Redis');
+    } else {
+      this.parts.logger.info({ queueMaxBacklog: limit }, 'claiming resumed: the retry queues have room again');
     }
   }
 

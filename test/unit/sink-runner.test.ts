@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log/logger.js';
-import { FOLD_LINGER_MS, SinkRunner, type Delivery } from '../../src/delivery/sink-runner.js';
+import { FOLD_LINGER_MS, RECOVERY_PROBE_MS, SinkRunner, type Delivery } from '../../src/delivery/sink-runner.js';
 import { ShutdownError } from '../../src/delivery/backoff.js';
 import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
 
@@ -19,6 +19,9 @@ class RecordingSink implements EncodingSink<number, string> {
   conflictOn: string | undefined;
   /** Writes still to fail, as a store that is down fails them. */
   failures = 0;
+  /** What health() says; probes ask it. */
+  answers = true;
+  probes = 0;
   private release: (() => void) | undefined;
   /** Holds the first write until released, so later batches queue up behind it. */
   private gate: Promise<void> | undefined = new Promise((resolve) => (this.release = resolve));
@@ -26,7 +29,8 @@ class RecordingSink implements EncodingSink<number, string> {
   async open(): Promise<void> {}
   async close(): Promise<void> {}
   async health() {
-    return { ok: true };
+    this.probes += 1;
+    return { ok: this.answers };
   }
   openGate(): void {
     this.release?.();
@@ -259,6 +263,72 @@ describe('SinkRunner: a fold waits for batches still on their way', () => {
 });
 
 describe('SinkRunner: recovery', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A runner whose sink failed a write that then went to the retry queue, and that nothing writes to since. */
+  async function failedAndIdle(sink: RecordingSink) {
+    const r = runner(sink);
+    const recoveries: number[] = [];
+    r.onRecovery(() => recoveries.push(Date.now()));
+    await r.open();
+    const probing = r.probeWhileFailing();
+    sink.failures = 3;
+    const delivery = r.deliver(batchOf('b1', 1), async () => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await delivery).toEqual({ kind: 'queued' });
+    return { r, recoveries, probing };
+  }
+
+  it('asks a failing sink whether it works again, and says so when it does', async () => {
+    vi.useFakeTimers();
+    const sink = new RecordingSink();
+    sink.openGate();
+    sink.answers = false;
+    const { r, recoveries, probing } = await failedAndIdle(sink);
+    expect(recoveries).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(sink.probes).toBe(1);
+    expect(recoveries).toHaveLength(1);
+    sink.answers = true;
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(recoveries).toHaveLength(2);
+    // Working, it is not asked again.
+    await vi.advanceTimersByTimeAsync(3 * RECOVERY_PROBE_MS);
+    expect(sink.probes).toBe(2);
+    r.stopAccepting();
+    await probing;
+  });
+
+  it('asks half as often after a yes that the next write belied, and as often again after a write', async () => {
+    vi.useFakeTimers();
+    const sink = new RecordingSink();
+    sink.openGate();
+    const { r, recoveries, probing } = await failedAndIdle(sink);
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(recoveries).toHaveLength(2);
+
+    sink.failures = 3;
+    const belied = r.deliver(batchOf('b2', 1), async () => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await belied).toEqual({ kind: 'queued' });
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(recoveries).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(recoveries).toHaveLength(3);
+
+    await r.deliver(batchOf('b3', 1));
+    sink.failures = 3;
+    const again = r.deliver(batchOf('b4', 1), async () => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await again).toEqual({ kind: 'queued' });
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(recoveries).toHaveLength(4);
+    r.stopAccepting();
+    await probing;
+  });
+
   it('tells its listeners when the sink first works, and each time it works again after failing', async () => {
     const sink = new RecordingSink();
     sink.openGate();

@@ -189,7 +189,11 @@ export class SinkRunner<R> {
       probedAt = Date.now();
       if (!this.failing || !this.opened) continue;
       const health = await this.sink.health().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) }));
-      if (!health.ok) continue;
+      if (!health.ok) {
+        // Debug only: the failing writes have said so already, at warn.
+        this.opts.logger.debug({ sink: this.name, detail: health.detail }, 'sink still failing its health probe');
+        continue;
+      }
       this.opts.logger.info({ sink: this.name }, 'sink answers again');
       this.recoveredByProbe = true;
       this.recovered();
@@ -241,7 +245,6 @@ export class SinkRunner<R> {
     return true;
   }
 
-  /** One write of a batch's share, without the runner's queue and retries (the retry queue has its own). */
   /** One write from the retry queue: opens the sink if needed; a failure is the queue's to back off from. */
   async writeFromRetryQueue(content: QueuedContent, signal: AbortSignal): Promise<WriteOutcome> {
     try {
@@ -256,6 +259,7 @@ export class SinkRunner<R> {
     }
   }
 
+  /** One write of a batch's share, without the runner's queue and retries. */
   private writeContent(content: QueuedContent, signal: AbortSignal): Promise<WriteOutcome> {
     if (content.kind === 'records') return this.sink.write(content.batch as SinkBatch<R>, signal);
     return (this.sink as EncodingSink<R, unknown>).writeEncoded(content.encoded, signal);

@@ -52,7 +52,15 @@ export class RetryQueue {
     });
   }
 
-  /** Makes the batches waiting out a backoff due at once; returns how many there were. */
+  /** Makes the batch that waits out a backoff and is due soonest due now; returns its batch id, if any waits. */
+  async retryOneDelayedNow(): Promise<string | undefined> {
+    const [job] = await this.queue.getJobs(['delayed'], 0, 0, true);
+    if (!job) return undefined;
+    await job.promote();
+    return job.data.batchId;
+  }
+
+  /** Makes every batch waiting out a backoff due now; returns about how many there were. */
   async retryDelayedNow(): Promise<number> {
     const delayed = await this.queue.getDelayedCount();
     if (delayed > 0) await this.queue.promoteJobs();

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
-import { FoldConflictError, SinkError, type EncodingSink, type Sink, type SinkBatch, type WriteOutcome } from '../../sinks/sink.js';
+import { FoldConflictError, SinkError, type EncodingSink, type Sink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../../sinks/sink.js';
 import { shareContent, type ShareContent } from '../pipeline/prepare-batch.js';
 import { backoffDelay, ShutdownError, sleep } from './backoff.js';
 import type { SinkMetrics } from '../metrics/metrics.js';
@@ -160,6 +160,7 @@ export class SinkRunner<R> {
   private recovered(): void {
     if (!this.failing) return;
     this.failing = false;
+    if (this.stopping.signal.aborted) return;
     for (const listener of this.recoveryListeners) listener();
   }
 
@@ -188,7 +189,7 @@ export class SinkRunner<R> {
       }
       probedAt = Date.now();
       if (!this.failing || !this.opened) continue;
-      const health = await this.sink.health().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) }));
+      const health = await this.probe();
       if (!health.ok) {
         // Debug only: the failing writes have said so already, at warn.
         this.opts.logger.debug({ sink: this.name, detail: health.detail }, 'sink still failing its health probe');
@@ -197,6 +198,23 @@ export class SinkRunner<R> {
       this.opts.logger.info({ sink: this.name }, 'sink answers again');
       this.recoveredByProbe = true;
       this.recovered();
+    }
+  }
+
+  /**
+   * The sink's health, within the write deadline (or RECOVERY_PROBE_MS without one): a store that accepts
+   * connections and never answers, or a black-holed network, must not hold the probe for ever.
+   */
+  private async probe(): Promise<SinkHealth> {
+    const ms = this.opts.timeoutSeconds > 0 ? this.opts.timeoutSeconds * 1000 : RECOVERY_PROBE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<SinkHealth>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${ms} ms` }), ms);
+    });
+    try {
+      return await Promise.race([this.sink.health().catch((err: unknown) => ({ ok: false, detail: errorMessage(err) })), deadline]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -357,7 +375,7 @@ export class SinkRunner<R> {
   }
 
   /** Opens the sink unless it is open; anything that writes through the sink (the retry queue too) calls it first. */
-  async openOnce(): Promise<void> {
+  private async openOnce(): Promise<void> {
     if (this.opened) return;
     // Callers racing to open (the start-up loop, a write, the retry queue) share one attempt.
     this.opening ??= this.sink.open(this.cancelling.signal).finally(() => {

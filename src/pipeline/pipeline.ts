@@ -109,6 +109,8 @@ export class Pipeline {
   /** Slots reserved by claims sent to Redis and not yet answered. */
   private claimsInProgress = 0;
   private loops: Array<Promise<void>> = [];
+  /** The runners' health probes (SinkRunner.probeWhileFailing); each ends when its runner stops. */
+  private readonly probes: Array<Promise<void>> = [];
   private retryWorkers: Worker[] = [];
   private readonly retryBacklog = new Map<string, number>();
   private heldBackByRetryQueues = false;
@@ -145,8 +147,8 @@ export class Pipeline {
         void runner.open();
         continue;
       }
-      runner.onRecovery(() => this.retryDelayedNow(runner.name, retry));
-      void runner.open().then(() => runner.probeWhileFailing());
+      runner.onRecovery(() => this.retryOneNow(runner.name, retry));
+      this.probes.push(runner.open().then(() => runner.probeWhileFailing()));
     }
     this.claimLoopCount = keys.length;
     this.loops = [
@@ -435,17 +437,30 @@ export class Pipeline {
   }
 
   /**
-   * The sink works again, so the batches in its retry queue are due now rather than after their backoff,
-   * which after a long outage has grown to minutes or hours. On failure they wait out the backoff, as
-   * they would have anyway.
+   * The sink works again, so one batch of its retry queue, the one due soonest, is tried now rather than
+   * after its backoff, which after a long outage has grown to minutes or hours; once a retried batch is
+   * written, the others follow (retryJob). One batch, not all: each retry that fails spends one of the
+   * batch's attempts, and a sink that answers a health probe, or takes one write, may still fail the
+   * next. Otherwise the batches wait out their backoff, as they would have anyway.
    */
-  private retryDelayedNow(sink: string, retry: RetryQueue): void {
-    retry.retryDelayedNow().then(
-      (promoted) => {
-        if (promoted > 0) this.parts.logger.info({ sink, batches: promoted }, 'sink writes again; the batches waiting in its retry queue are due now');
+  private retryOneNow(sink: string, retry: RetryQueue): void {
+    if (this.claiming.signal.aborted) return;
+    retry.retryOneDelayedNow().then(
+      (batch) => {
+        if (batch) this.parts.logger.info({ sink, batch }, 'sink works again; trying one batch of its retry queue now, the rest once it is written');
       },
-      (err: unknown) => this.parts.logger.warn({ sink, err: errorMessage(err) }, 'cannot make the retry queue\'s waiting batches due now; they wait out their backoff'),
+      (err: unknown) => this.parts.logger.warn({ sink, err: errorMessage(err) }, 'cannot make a batch of the retry queue due now; it waits out its backoff'),
     );
+  }
+
+  /** A retried batch was written: the sink takes writes, so the batches waiting out a backoff are due now. */
+  private async retryTheRestNow(sink: string, retry: RetryQueue): Promise<void> {
+    try {
+      const promoted = await retry.retryDelayedNow();
+      if (promoted > 0) this.parts.logger.info({ sink, batches: promoted }, 'a retried batch was written; the batches waiting in its retry queue are due now');
+    } catch (err) {
+      this.parts.logger.warn({ sink, err: errorMessage(err) }, 'cannot make the retry queue\'s waiting batches due now; they wait out their backoff');
+    }
   }
 
   /**
@@ -471,6 +486,7 @@ export class Pipeline {
     this.parts.metrics.observeWriteBatches(route.runner.name, 1);
     await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, rawByIdOf(prepared, elements)));
     this.parts.logger.info({ sink: route.runner.name, batch: data.batchId, attempt: job.attemptsMade + 1 }, 'retried batch written');
+    if (route.retry && !this.claiming.signal.aborted) await this.retryTheRestNow(route.runner.name, route.retry);
   }
 
   private lettersOf(delivery: Delivery, sink: string, key: SourceKey, raw: Map<string, Buffer>): DeadLetter[] {
@@ -529,7 +545,7 @@ export class Pipeline {
       runner.cancel();
     }
     await Promise.allSettled([...this.handlers]);
-    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.loops, ...this.probes]);
     await Promise.allSettled(this.retryWorkers.map((w) => w.close()));
     await Promise.allSettled(this.routes.map((r) => r.retry?.close()));
     await Promise.allSettled(this.runners.map((r) => r.close()));

@@ -134,6 +134,7 @@ function sentinelOptions(storage: StorageConfig, nodeOptions: RedisOptions): Red
 class SentinelClient extends Redis {
   private closeRequested = false;
   private connectsAfterEnd = 0;
+  private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisOptions) {
     super(options);
@@ -141,18 +142,31 @@ class SentinelClient extends Redis {
     this.on('end', () => {
       if (this.closeRequested) return;
       this.connectsAfterEnd += 1;
-      setTimeout(() => this.connectAgainUnlessClosed(), reconnectDelay(this.connectsAfterEnd));
+      this.connectTimer = setTimeout(() => this.connectAgainUnlessClosed(), reconnectDelay(this.connectsAfterEnd));
+      // Waiting to reconnect is no reason to keep the process alive.
+      this.connectTimer.unref();
     });
   }
 
+  /** Connecting again, as BullMQ does with its blocking copy after disconnecting it, makes it durable again. */
+  override connect(callback?: Parameters<Redis['connect']>[0]): Promise<void> {
+    this.closeRequested = false;
+    return super.connect(callback);
+  }
+
   override disconnect(reconnect = false): void {
-    if (!reconnect) this.closeRequested = true;
+    if (!reconnect) this.requestClose();
     super.disconnect(reconnect);
   }
 
   override quit(callback?: Parameters<Redis['quit']>[0]): ReturnType<Redis['quit']> {
-    this.closeRequested = true;
+    this.requestClose();
     return super.quit(callback);
+  }
+
+  private requestClose(): void {
+    this.closeRequested = true;
+    clearTimeout(this.connectTimer);
   }
 
   /** BullMQ duplicates its connection for blocking waits; the copy must be as durable. */

@@ -21,6 +21,8 @@ class RecordingSink implements EncodingSink<number, string> {
   failures = 0;
   /** What health() says; probes ask it. */
   answers = true;
+  /** health() never answers, as a store behind a black-holed network. */
+  hangs = false;
   probes = 0;
   private release: (() => void) | undefined;
   /** Holds the first write until released, so later batches queue up behind it. */
@@ -30,6 +32,7 @@ class RecordingSink implements EncodingSink<number, string> {
   async close(): Promise<void> {}
   async health() {
     this.probes += 1;
+    if (this.hangs) await new Promise(() => undefined);
     return { ok: this.answers };
   }
   openGate(): void {
@@ -299,6 +302,33 @@ describe('SinkRunner: recovery', () => {
     expect(sink.probes).toBe(2);
     r.stopAccepting();
     await probing;
+  });
+
+  it(`gives up on a probe that gets no answer (after ${RECOVERY_PROBE_MS} ms without a write deadline) and probes again`, async () => {
+    vi.useFakeTimers();
+    const sink = new RecordingSink();
+    sink.openGate();
+    sink.hangs = true;
+    const { r, recoveries, probing } = await failedAndIdle(sink);
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(sink.probes).toBe(1);
+    sink.hangs = false;
+    await vi.advanceTimersByTimeAsync(RECOVERY_PROBE_MS);
+    expect(sink.probes).toBe(2);
+    expect(recoveries).toHaveLength(2);
+    r.stopAccepting();
+    await probing;
+  });
+
+  it('tells no one once it has stopped', async () => {
+    vi.useFakeTimers();
+    const sink = new RecordingSink();
+    sink.openGate();
+    const { r, recoveries, probing } = await failedAndIdle(sink);
+    r.stopAccepting();
+    await probing;
+    await r.writeFromRetryQueue({ kind: 'encoded', encoded: 'b9:1' }, new AbortController().signal);
+    expect(recoveries).toHaveLength(1);
   });
 
   it('asks half as often after a yes that the next write belied, and as often again after a write', async () => {

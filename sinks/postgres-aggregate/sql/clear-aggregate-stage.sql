@@ -1,0 +1,2 @@
+-- Empties the staging table between the chunks of one transaction.
+DELETE FROM sluice_aggregate_stage

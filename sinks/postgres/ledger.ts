@@ -6,6 +6,7 @@ import { creatingTable } from './table-creation.js';
 const CREATE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'create-applied-batches');
 const RECORD_APPLIED_BATCHES = sqlStatement(import.meta.url, 'record-applied-batches');
 const PRUNE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'prune-applied-batches');
+const LEDGER_EXISTS = sqlStatement(import.meta.url, 'ledger-exists');
 /** Creates the ledger unless it exists; every sink of every worker does so when it opens. */
 export async function ensureLedger(pool: Pool): Promise<void> {
   await creatingTable(pool, 'sluice_applied_batches', async (client) => {
@@ -13,7 +14,10 @@ export async function ensureLedger(pool: Pool): Promise<void> {
   });
 }
 
+/** Deletes ledger rows older than `olderThanHours`; none before a sink has created the ledger. */
 export async function pruneLedger(pool: Pool, olderThanHours: number): Promise<number> {
+  const exists = await pool.query<{ present: boolean }>(LEDGER_EXISTS);
+  if (!exists.rows[0]?.present) return 0;
   const result = await pool.query(PRUNE_APPLIED_BATCHES, [olderThanHours]);
   return result.rowCount ?? 0;
 }

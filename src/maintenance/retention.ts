@@ -38,7 +38,7 @@ async function runOnce(target: ShardedTables, pool: pg.Pool, days: number, logge
     const dropped = await dropExpiredShards(pool, table, days, new Date());
     if (dropped.length > 0) logger.info({ table, dropped, retentionDays: days }, 'dropped daily shards past retention');
   }
-  const pruned = await pruneLedger(pool, LEDGER_KEEP_HOURS).catch(() => 0); // the ledger may not exist yet
+  const pruned = await pruneLedger(pool, LEDGER_KEEP_HOURS);
   if (pruned > 0) logger.debug({ pruned }, 'pruned old applied-batch ledger rows');
 }
 

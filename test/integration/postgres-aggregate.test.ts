@@ -5,9 +5,11 @@ import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
 import { dropExpiredShards } from '../../sinks/postgres/retention.js';
+import { pruneLedger } from '../../sinks/postgres/ledger.js';
 import { FoldConflictError, SinkError, encodeBatch, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { sinkDatabase } from '../harness/sink-database.js';
+import { freshDatabase } from '../harness/postgres.js';
 
 /* sql_aggregate against a real PostgreSQL: the cases of reference §9.6, redelivery, size and retention. */
 
@@ -315,6 +317,21 @@ describe('exactly once and size', () => {
 });
 
 describe('retention (capping)', () => {
+  it('prunes ledger rows older than asked, and finds nothing to prune before a sink has created the ledger', async () => {
+    const empty = await freshDatabase('no_ledger');
+    try {
+      expect(await pruneLedger(empty.pool, 1)).toBe(0);
+    } finally {
+      await empty.drop();
+    }
+    await openSink();
+    const ledger = database.db.pool;
+    await ledger.query(`INSERT INTO sluice_applied_batches (sink, batch_id, applied_at) VALUES ('SQLAGG', 'old', now() - interval '3 hours'), ('SQLAGG', 'new', now())`);
+    expect(await pruneLedger(ledger, 2)).toBe(1);
+    const left = await ledger.query(`SELECT batch_id FROM sluice_applied_batches WHERE batch_id IN ('old', 'new')`);
+    expect(left.rows.map((r) => r.batch_id)).toEqual(['new']);
+  });
+
   it('drops only daily shards older than the retention, and returns their names', async () => {
     for (const name of ['tyk_aggregated', 'tyk_aggregated_20240601', 'tyk_aggregated_20240602', 'tyk_aggregated_20240603', 'tyk_aggregated_20240610', 'tyk_aggregated_20249999', 'tyk_aggregated_x_20240101', 'tyk_analytics_20240101']) {
       await database.db.pool.query(`CREATE TABLE ${name} (id text)`);

@@ -27,6 +27,9 @@ SELECT
   code_1x, code_200, code_201, code_2x, code_301, code_302, code_303, code_304, code_3x,
   code_400, code_401, code_403, code_404, code_429, code_4x, code_500, code_501, code_502, code_503, code_504, code_5x
 FROM sluice_aggregate_stage
+-- Rows are staged in id order; sorting again does not depend on the staging table's physical order, so
+-- concurrent merges take their row locks in one order.
+ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
   counter_hits                   = t.counter_hits + excluded.counter_hits,
   counter_success                = t.counter_success + excluded.counter_success,

@@ -10,7 +10,7 @@ import { applyBatchesOnce, ensureLedger } from '../postgres/ledger.js';
 import { isTransientPgError } from '../postgres/pg-errors.js';
 import { listDailyShards } from '../postgres/retention.js';
 import { createIndexConcurrently, createTable, type DimensionIndex } from './tables.js';
-import { checkCanStage, upsertRows } from './upsert.js';
+import { upsertRows } from './upsert.js';
 
 /*
  * A sink that keeps aggregates in one of Tyk's aggregate tables (tyk_aggregated, tyk_uptime_analytics):
@@ -138,7 +138,6 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     }
     try {
       await ensureLedger(this.pool);
-      await checkCanStage(this.pool);
       if (!settings.tableSharding) await this.prepareMainTable(this.pool);
       else if (settings.migrateShardedTables) await this.migrateShards(this.pool);
     } catch (err) {

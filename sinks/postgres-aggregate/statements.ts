@@ -9,11 +9,7 @@ import { fillPlaceholders, sqlStatement } from '../postgres/sql.js';
 export const CREATE_TABLE = sqlStatement(import.meta.url, 'create-aggregate-table');
 export const CREATE_INDEX = sqlStatement(import.meta.url, 'create-dimension-index');
 export const CREATE_INDEX_CONCURRENTLY = sqlStatement(import.meta.url, 'create-dimension-index-concurrently');
-export const CHECK_TEMPORARY_PRIVILEGE = sqlStatement(import.meta.url, 'check-temporary-privilege');
-export const CREATE_STAGE = sqlStatement(import.meta.url, 'create-aggregate-stage');
-export const CLEAR_STAGE = sqlStatement(import.meta.url, 'clear-aggregate-stage');
-export const COPY_STAGE = sqlStatement(import.meta.url, 'copy-aggregate-stage');
-export const MERGE_STAGE = sqlStatement(import.meta.url, 'merge-aggregate-stage');
+export const UPSERT_ROWS = sqlStatement(import.meta.url, 'upsert-aggregate-rows');
 
 export interface Identifiers {
   readonly table: string;

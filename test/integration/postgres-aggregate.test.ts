@@ -88,32 +88,6 @@ describe('open (TestSQLAggregateInit)', () => {
     expect(await indexes('tyk_aggregated')).toEqual([]);
   });
 
-  it('a role that may not create temporary tables (for staging rows) fails open naming the GRANT, and opens once granted', async () => {
-    const role = `sluice_notemp_${process.pid}`;
-    const admin = database.db.pool;
-    const dbName = new URL(database.db.url).pathname.slice(1);
-    await admin.query(`CREATE ROLE ${role} LOGIN`);
-    try {
-      await admin.query(`REVOKE TEMPORARY ON DATABASE "${dbName}" FROM PUBLIC`);
-      await admin.query(`GRANT ALL ON SCHEMA public TO ${role}; GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
-      const url = new URL(database.db.url);
-      url.username = role;
-      const sink = createSqlAggregateSink(pump({ connection_string: url.toString() }), { logger, config: {} as PumpConfiguration });
-      database.opened(sink);
-      const failure = await sink.open(new AbortController().signal).then(() => undefined, (err: unknown) => err);
-      expect(failure).toBeInstanceOf(SinkError);
-      expect((failure as Error).message).toContain(`GRANT TEMPORARY ON DATABASE "${dbName}" TO "${role}"`);
-      await admin.query(`GRANT TEMPORARY ON DATABASE "${dbName}" TO ${role}`);
-      await sink.open(new AbortController().signal);
-      await write(sink, batch([record({})]));
-      expect(Number(totalRow(await rows()).counter_hits)).toBe(1);
-      await sink.close();
-    } finally {
-      await admin.query(`GRANT TEMPORARY ON DATABASE "${dbName}" TO PUBLIC`);
-      await admin.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
-    }
-  });
-
   it('an unreachable server is a transient failure', async () => {
     const sink = createSqlAggregateSink(pump({ connection_string: 'postgres://root@127.0.0.1:1/test' }), { logger, config: {} as PumpConfiguration });
     const failure = await sink.open(new AbortController().signal).catch((e: unknown) => e);

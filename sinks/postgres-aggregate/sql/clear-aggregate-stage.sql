@@ -1,2 +1,0 @@
--- Empties the staging table between the chunks of one transaction.
-DELETE FROM sluice_aggregate_stage

@@ -152,9 +152,12 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     this.ensuredTables.add(table);
     const index = this.index;
     if (index && !this.backgroundIndex) {
-      this.backgroundIndex = createIndexConcurrently(pool, table, index).catch((err) => {
-        this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'dimension index creation failed');
-      });
+      this.backgroundIndex = createIndexConcurrently(pool, table, index).then(
+        (outcome) => {
+          if (outcome === 'rebuilt') this.options.logger.warn({ sink: this.name, table }, 'rebuilt the dimension index a failed build had left invalid');
+        },
+        (err: unknown) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'dimension index creation failed'),
+      );
     }
   }
 

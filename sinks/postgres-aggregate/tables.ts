@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { CREATE_INDEX, CREATE_INDEX_CONCURRENTLY, CREATE_TABLE, withIdentifiers } from './statements.js';
 import { creatingTable } from '../postgres/table-creation.js';
+import { buildIndexConcurrently } from '../postgres/concurrent-index.js';
 
 /** Where the dimension index goes and what it covers; undefined when omit_index_creation is set. */
 export interface DimensionIndex {
@@ -20,7 +21,8 @@ export async function createTable(pool: pg.Pool, table: string, index: Dimension
   });
 }
 
-/** Builds the index without blocking writers; must run outside any transaction. */
-export async function createIndexConcurrently(pool: pg.Pool, table: string, index: DimensionIndex): Promise<void> {
-  await pool.query(withIdentifiers(CREATE_INDEX_CONCURRENTLY, { table, index: dimensionIndexName(table), columns: index.columns }));
+/** Builds the index without blocking writers, repairing one a failed build left invalid; must run outside any transaction. */
+export function createIndexConcurrently(pool: pg.Pool, table: string, index: DimensionIndex): ReturnType<typeof buildIndexConcurrently> {
+  const name = dimensionIndexName(table);
+  return buildIndexConcurrently(pool, name, withIdentifiers(CREATE_INDEX_CONCURRENTLY, { table, index: name, columns: index.columns }));
 }

@@ -12,6 +12,7 @@ import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, quoteIdent } from './
 import { CopyRowsWriter, sliceRows, type CopyRows } from './copy-rows.js';
 import { applyBatchOnce, ensureLedger } from './ledger.js';
 import { creatingTable } from './table-creation.js';
+import { buildIndexConcurrently } from './concurrent-index.js';
 import { isRowRejection, isTransientPgError } from './pg-errors.js';
 import { pgClientConfig } from './connection-string.js';
 import { fillPlaceholders, sqlStatement } from './sql.js';
@@ -84,19 +85,28 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
     if (this.ensuredTables.has(table)) return;
     const pool = this.pool!;
     const indexes = this.options.omitIndexCreation ? [] : INDEXED_COLUMNS.map((column) => ({
-      $INDEX: quoteIdent(`${table}_idx_${column}`), $COLUMN: quoteIdent(column),
+      column, placeholders: { $INDEX: quoteIdent(`${table}_idx_${column}`), $COLUMN: quoteIdent(column) },
     }));
     await creatingTable(pool, table, async (client) => {
       await client.query(bind(CREATE_TABLE, table, { $COLUMNS: COLUMN_DEFINITIONS }));
-      if (!existingMayHoldData) for (const i of indexes) await client.query(bind(CREATE_INDEX, table, i));
+      if (!existingMayHoldData) for (const i of indexes) await client.query(bind(CREATE_INDEX, table, i.placeholders));
     });
     if (existingMayHoldData && indexes.length > 0) {
       // Building on a full table must not block the gateway's analytics: concurrently, in the background,
       // one index at a time (concurrent builds on one table wait for each other and deadlock), outside any
-      // transaction, as CONCURRENTLY requires.
+      // transaction, as CONCURRENTLY requires. Workers starting together still race, and the loser's build
+      // fails: it goes on with the next index, and the next open repairs what is left invalid.
       void (async () => {
-        for (const i of indexes) await pool.query(bind(CREATE_INDEX_CONCURRENTLY, table, i));
-      })().catch((err) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'index creation failed'));
+        for (const i of indexes) {
+          const name = `${table}_idx_${i.column}`;
+          await buildIndexConcurrently(pool, name, bind(CREATE_INDEX_CONCURRENTLY, table, i.placeholders)).then(
+            (outcome) => {
+              if (outcome === 'rebuilt') this.options.logger.warn({ sink: this.name, table, index: name }, 'rebuilt an index a failed build had left invalid');
+            },
+            (err: unknown) => this.options.logger.warn({ sink: this.name, table, index: name, err: errorMessage(err) }, 'index creation failed'),
+          );
+        }
+      })();
     }
     this.ensuredTables.add(table);
   }

@@ -24,7 +24,7 @@
  * Prints one JSON object. Environment: BENCH_BACKLOG (300000), BENCH_SINK_RATE (5000), BENCH_RECORDS
  * (200000, part b), BENCH_RUNS (3, part b), BENCH_RETRY_SINKS ("sql,discard"), BENCH_PARTS ("memory,retry").
  */
-import { startTcpProxy } from '../harness/tcp-proxy.js';
+import { proxyPostgres } from '../harness/tcp-proxy.js';
 import { Redis } from 'ioredis';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
@@ -83,9 +83,7 @@ async function backlogMemory(redis: Redis) {
   const wireBytes = rows.finish().text.length / sample.length + COPY_DATA_HEADER;
   const bytesPerSecond = Math.round(SINK_RATE * wireBytes);
   const db = await freshDatabase('bench_backlog');
-  const proxy = await startTcpProxy(Number(new URL(db.url).port || 5432), { bytesPerSecond });
-  const throttledUrl = new URL(db.url);
-  throttledUrl.port = String(proxy.port);
+  const { proxy, url: throttledUrl } = await proxyPostgres(db.url, { bytesPerSecond });
   const prefix = uniquePrefix(`bench-backlog-${process.pid}`);
   const keys = msgpackKeys(prefix);
   const pumpName = `bench_backlog_${process.pid}`;
@@ -96,7 +94,7 @@ async function backlogMemory(redis: Redis) {
       analytics_storage_config: { ...storage(), key_prefix: prefix },
       purge_delay: 0.2, purge_chunk: CHUNK, dont_purge_uptime_data: true, health_check_endpoint_port: await freePort(),
       log_level: 'warn',
-      pumps: { [pumpName]: { type: 'sql', meta: { type: 'postgres', connection_string: throttledUrl.toString() } } },
+      pumps: { [pumpName]: { type: 'sql', meta: { type: 'postgres', connection_string: throttledUrl } } },
       sluice: { dead_letter_key: `${prefix}dead-letters` },
     });
     log(`(a) sink throttled to ${bytesPerSecond} B/s (${SINK_RATE} records/s × ${wireBytes.toFixed(0)} B)`);

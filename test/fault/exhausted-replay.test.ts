@@ -4,7 +4,7 @@ import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, redisClient, uniquePrefix } from '../harness/redis.js';
 import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
+import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
 import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, uniqueSqlPump, type StatusJson } from './delivery-helpers.js';
 
 /*
@@ -19,12 +19,13 @@ describe('exhausted batches are listed and replayed', () => {
   let db: TestDatabase;
   let redis: Redis;
   let proxy: TcpProxy;
+  let proxiedUrl: string;
   const prefix = uniquePrefix('exhaust');
 
   beforeAll(async () => {
     db = await freshDatabase('exhaust');
     redis = redisClient();
-    proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+    ({ proxy, url: proxiedUrl } = await proxyPostgres(db.url));
   });
   afterAll(async () => {
     await proxy.close();
@@ -35,9 +36,7 @@ describe('exhausted batches are listed and replayed', () => {
   it('lists them as exhausted and replays them once the store is back', { timeout: 180_000 }, async () => {
     const [key] = msgpackKeys(prefix);
     await redis.rpush(key!, ...distinctRecords('exhaust', RECORDS));
-    const proxied = new URL(db.url);
-    proxied.port = String(proxy.port);
-    const { sink, pumps } = uniqueSqlPump('exhaust', proxied.toString());
+    const { sink, pumps } = uniqueSqlPump('exhaust', proxiedUrl);
     const port = await freePort();
     const config = writeConfig(sqlPumpConfig({
       prefix, pgUrl: db.url, port, extra: { purge_chunk: 100, pumps },

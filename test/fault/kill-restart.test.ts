@@ -4,7 +4,7 @@ import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
+import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
 
 /*
  * Crash safety: sluice is SIGKILLed at random moments while 20,000 records flow, and restarted each time.
@@ -24,12 +24,13 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
   let db: TestDatabase;
   let redis: Redis;
   let proxy: TcpProxy;
+  let throttledUrl: string;
   const prefix = uniquePrefix('kill');
 
   beforeAll(async () => {
     db = await freshDatabase('kill');
     redis = redisClient();
-    proxy = await startTcpProxy(Number(new URL(db.url).port || 5432), { bytesPerSecond: PG_BYTES_PER_SECOND });
+    ({ proxy, url: throttledUrl } = await proxyPostgres(db.url, { bytesPerSecond: PG_BYTES_PER_SECOND }));
   });
   afterAll(async () => {
     await proxy.close();
@@ -46,9 +47,7 @@ describe('SIGKILL during the flow loses nothing and writes nothing twice', () =>
   it(`holds all ${RECORDS} records exactly once after ${KILLS} kills`, { timeout: 150_000 }, async () => {
     await pushRoundRobin(redis, msgpackKeys(prefix), distinctRecords('kill', RECORDS));
     const port = await freePort();
-    const throttledUrl = new URL(db.url);
-    throttledUrl.port = String(proxy.port);
-    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: throttledUrl.toString(), port, extra: { purge_chunk: 200 }, sluice: { lease_seconds: 1.5 } }));
+    const config = writeConfig(sqlPumpConfig({ prefix, pgUrl: throttledUrl, port, extra: { purge_chunk: 200 }, sluice: { lease_seconds: 1.5 } }));
     const killedAt: number[] = [];
     for (let i = 0; i < KILLS; i++) {
       const before = await rowCount();

@@ -5,7 +5,7 @@ import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
+import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
 import { rowCount, rowsAndDistinctPaths } from './delivery-helpers.js';
 
 /*
@@ -28,13 +28,14 @@ describe('a store that comes back while claiming is paused behind its full retry
   let db: TestDatabase;
   let redis: Redis;
   let proxy: TcpProxy;
+  let proxiedUrl: string;
   const prefix = uniquePrefix('paused');
   const sink = `paused_${randomBytes(3).toString('hex')}`;
 
   beforeAll(async () => {
     db = await freshDatabase('paused_recovery');
     redis = redisClient();
-    proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+    ({ proxy, url: proxiedUrl } = await proxyPostgres(db.url));
   });
   afterAll(async () => {
     await proxy.close();
@@ -43,13 +44,11 @@ describe('a store that comes back while claiming is paused behind its full retry
   });
 
   it('is noticed by a probe, and the queued batches and the paused records all arrive once', { timeout: 180_000 }, async () => {
-    const proxiedUrl = new URL(db.url);
-    proxiedUrl.port = String(proxy.port);
     const configPath = writeConfig(sqlPumpConfig({
       prefix, pgUrl: db.url, port: await freePort(),
       extra: {
         purge_chunk: 100,
-        pumps: { [sink]: { type: 'sql', timeout: 3, meta: { type: 'postgres', connection_string: proxiedUrl.toString(), table_sharding: false } } },
+        pumps: { [sink]: { type: 'sql', timeout: 3, meta: { type: 'postgres', connection_string: proxiedUrl, table_sharding: false } } },
       },
       sluice: {
         dead_letter_key: `dlq-${prefix}`,

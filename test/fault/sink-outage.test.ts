@@ -5,7 +5,7 @@ import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
+import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
 import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, type StatusJson } from './delivery-helpers.js';
 import { procStatusMb } from '../harness/process-stats.js';
 
@@ -38,6 +38,7 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
   let healthyDb: TestDatabase;
   let redis: Redis;
   let proxy: TcpProxy;
+  let proxiedUrl: string;
   const prefix = uniquePrefix('outage');
   // Pump names are queue names too (retry-<sink>); unique ones keep parallel test files apart.
   const tag = randomBytes(3).toString('hex');
@@ -47,7 +48,7 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
   beforeAll(async () => {
     [cutDb, healthyDb] = await Promise.all([freshDatabase('outage_cut'), freshDatabase('outage_ok')]);
     redis = redisClient();
-    proxy = await startTcpProxy(Number(new URL(cutDb.url).port || 5432));
+    ({ proxy, url: proxiedUrl } = await proxyPostgres(cutDb.url));
   });
   afterAll(async () => {
     await proxy.close();
@@ -56,14 +57,12 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
   });
 
   it(`delivers ${RECORDS} records exactly once to both sinks across a ${OUTAGE_MS / 1000} s outage of one`, { timeout: 240_000 }, async () => {
-    const proxiedUrl = new URL(cutDb.url);
-    proxiedUrl.port = String(proxy.port);
     const port = await freePort();
     const configPath = writeConfig(sqlPumpConfig({
       prefix, pgUrl: healthyDb.url, port,
       extra: {
         pumps: {
-          [cutSink]: { type: 'sql', timeout: 5, meta: { type: 'postgres', connection_string: proxiedUrl.toString(), table_sharding: false } },
+          [cutSink]: { type: 'sql', timeout: 5, meta: { type: 'postgres', connection_string: proxiedUrl, table_sharding: false } },
           [healthySink]: { type: 'sql', meta: { type: 'postgres', connection_string: healthyDb.url, table_sharding: false } },
         },
       },

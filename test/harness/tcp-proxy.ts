@@ -85,3 +85,11 @@ export async function startTcpProxy(targetPort: number, options: TcpProxyOptions
     },
   };
 }
+
+/** A proxy in front of the PostgreSQL server of `url`, and `url` as it reads through the proxy. */
+export async function proxyPostgres(url: string, options: TcpProxyOptions = {}): Promise<{ proxy: TcpProxy; url: string }> {
+  const through = new URL(url);
+  const proxy = await startTcpProxy(Number(through.port || 5432), options);
+  through.port = String(proxy.port);
+  return { proxy, url: through.toString() };
+}

@@ -5,6 +5,7 @@ import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
 import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { poolHealth } from '../postgres/pool-health.js';
+import { finishOrCancel } from '../postgres/concurrent-index.js';
 import { pgClientConfig } from '../postgres/connection-string.js';
 import { applyBatchesOnce, ensureLedger } from '../postgres/ledger.js';
 import { isTransientPgError } from '../postgres/pg-errors.js';
@@ -114,6 +115,8 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
   private backgroundIndex: Promise<void> | undefined;
+  /** Aborted at close, after a short grace (finishOrCancel): a long build is cancelled, not waited for. */
+  private readonly indexBuild = new AbortController();
   private readonly ensuredTables = new Set<string>();
 
   constructor(private readonly options: AggregateTableSinkOptions<R>) {
@@ -152,11 +155,14 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     this.ensuredTables.add(table);
     const index = this.index;
     if (index && !this.backgroundIndex) {
-      this.backgroundIndex = createIndexConcurrently(pool, table, index).then(
+      this.backgroundIndex = createIndexConcurrently(pool, table, index, this.indexBuild.signal).then(
         (outcome) => {
           if (outcome === 'rebuilt') this.options.logger.warn({ sink: this.name, table }, 'rebuilt the dimension index a failed build had left invalid');
         },
-        (err: unknown) => this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'dimension index creation failed'),
+        (err: unknown) => {
+          if (this.indexBuild.signal.aborted) this.options.logger.info({ sink: this.name, table }, 'dimension index build cancelled at close; the next start builds it');
+          else this.options.logger.warn({ sink: this.name, table, err: errorMessage(err) }, 'dimension index creation failed');
+        },
       );
     }
   }
@@ -257,7 +263,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   }
 
   async close(): Promise<void> {
-    await this.backgroundIndex;
+    await finishOrCancel(this.backgroundIndex, this.indexBuild);
     await this.pool?.end();
     this.pool = undefined;
   }

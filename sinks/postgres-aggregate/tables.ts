@@ -22,7 +22,7 @@ export async function createTable(pool: pg.Pool, table: string, index: Dimension
 }
 
 /** Builds the index without blocking writers, repairing one a failed build left invalid; must run outside any transaction. */
-export function createIndexConcurrently(pool: pg.Pool, table: string, index: DimensionIndex): ReturnType<typeof buildIndexConcurrently> {
+export function createIndexConcurrently(pool: pg.Pool, table: string, index: DimensionIndex, signal: AbortSignal): ReturnType<typeof buildIndexConcurrently> {
   const name = dimensionIndexName(table);
-  return buildIndexConcurrently(pool, name, withIdentifiers(CREATE_INDEX_CONCURRENTLY, { table, index: name, columns: index.columns }));
+  return buildIndexConcurrently(pool, name, withIdentifiers(CREATE_INDEX_CONCURRENTLY, { table, index: name, columns: index.columns }), signal);
 }

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { sqlStatement } from './sql.js';
 import { inTransaction, ROLL_BACK } from './transaction.js';
 import { creatingTable } from './table-creation.js';
+import { cancelOnAbort } from './cancel.js';
 
 const CREATE_APPLIED_BATCHES = sqlStatement(import.meta.url, 'create-applied-batches');
 const RECORD_APPLIED_BATCHES = sqlStatement(import.meta.url, 'record-applied-batches');
@@ -35,14 +36,10 @@ export async function applyBatchesOnce(
   signal: AbortSignal,
 ): Promise<ReadonlySet<string>> {
   signal.throwIfAborted();
-  let cancel = () => {};
-  const onAbort = () => cancel();
-  signal.addEventListener('abort', onAbort, { once: true });
+  let stopListening = () => {};
   try {
     const outcome = await inTransaction(pool, async (client) => {
-      cancel = () => {
-        pool.query('SELECT pg_cancel_backend($1)', [(client as unknown as { processID: number }).processID]).catch(() => {});
-      };
+      stopListening = cancelOnAbort(pool, client, signal);
       const recorded = await client.query<{ batch_id: string }>(RECORD_APPLIED_BATCHES, [sink, [...batchIds].sort()]);
       if (recorded.rows.length === 0) return ROLL_BACK;
       const fresh = new Set(recorded.rows.map((r) => r.batch_id));
@@ -51,7 +48,7 @@ export async function applyBatchesOnce(
     });
     return outcome === ROLL_BACK ? new Set() : outcome;
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    stopListening();
   }
 }
 

@@ -12,7 +12,7 @@ import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, quoteIdent } from './
 import { CopyRowsWriter, sliceRows, type CopyRows } from './copy-rows.js';
 import { applyBatchOnce, ensureLedger } from './ledger.js';
 import { creatingTable } from './table-creation.js';
-import { buildIndexConcurrently } from './concurrent-index.js';
+import { buildIndexConcurrently, finishOrCancel } from './concurrent-index.js';
 import { isRowRejection, isTransientPgError } from './pg-errors.js';
 import { pgClientConfig } from './connection-string.js';
 import { fillPlaceholders, sqlStatement } from './sql.js';
@@ -53,6 +53,9 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
   readonly compactEncoding = true;
   private pool: pg.Pool | undefined;
   private readonly ensuredTables = new Set<string>();
+  private backgroundIndexes: Promise<void> | undefined;
+  /** Aborted at close, after a short grace (finishOrCancel): a long build is cancelled, not waited for. */
+  private readonly indexBuild = new AbortController();
 
   constructor(private readonly options: SqlSinkOptions) {
     this.name = options.name;
@@ -96,14 +99,18 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
       // one index at a time (concurrent builds on one table wait for each other and deadlock), outside any
       // transaction, as CONCURRENTLY requires. Workers starting together still race, and the loser's build
       // fails: it goes on with the next index, and the next open repairs what is left invalid.
-      void (async () => {
+      this.backgroundIndexes = (async () => {
         for (const i of indexes) {
+          if (this.indexBuild.signal.aborted) return;
           const name = `${table}_idx_${i.column}`;
-          await buildIndexConcurrently(pool, name, bind(CREATE_INDEX_CONCURRENTLY, table, i.placeholders)).then(
+          await buildIndexConcurrently(pool, name, bind(CREATE_INDEX_CONCURRENTLY, table, i.placeholders), this.indexBuild.signal).then(
             (outcome) => {
               if (outcome === 'rebuilt') this.options.logger.warn({ sink: this.name, table, index: name }, 'rebuilt an index a failed build had left invalid');
             },
-            (err: unknown) => this.options.logger.warn({ sink: this.name, table, index: name, err: errorMessage(err) }, 'index creation failed'),
+            (err: unknown) => {
+              if (this.indexBuild.signal.aborted) this.options.logger.info({ sink: this.name, table, index: name }, 'index build cancelled at close; the next start builds it');
+              else this.options.logger.warn({ sink: this.name, table, index: name, err: errorMessage(err) }, 'index creation failed');
+            },
           );
         }
       })();
@@ -162,6 +169,7 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
   }
 
   async close(): Promise<void> {
+    await finishOrCancel(this.backgroundIndexes, this.indexBuild);
     await this.pool?.end();
     this.pool = undefined;
   }

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { buildIndexConcurrently } from '../../sinks/postgres/concurrent-index.js';
+import { SqlSink } from '../../sinks/postgres/sql-sink.js';
+import { createLogger } from '../../src/log/logger.js';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 
 /*
@@ -64,6 +66,48 @@ describe('buildIndexConcurrently', () => {
       await otherBuild;
       expect(await indexState()).toEqual({ valid: true, unique: false });
     } finally {
+      await writer.end();
+    }
+  });
+
+  it('cancels its build on the server when aborted, leaving an invalid index the next call rebuilds', async () => {
+    const writer = new pg.Client({ connectionString: db.url });
+    await writer.connect();
+    try {
+      await writer.query(`BEGIN; INSERT INTO events VALUES ('late')`);
+      const closing = new AbortController();
+      const build = buildIndexConcurrently(db.pool, INDEX, CREATE, closing.signal);
+      await expect.poll(async () => (await indexState())?.valid, { timeout: 10_000 }).toBe(false);
+      closing.abort();
+      await expect(build).rejects.toThrow(/canceling statement/);
+      await writer.query('COMMIT');
+      expect((await indexState())?.valid).toBe(false);
+
+      expect(await buildIndexConcurrently(db.pool, INDEX, CREATE)).toBe('rebuilt');
+      expect(await indexState()).toEqual({ valid: true, unique: false });
+    } finally {
+      await writer.end();
+    }
+  });
+
+  it('a sql sink closing while its index builds wait cancels them instead of waiting', async () => {
+    const options = { name: 'SQL', connectionString: db.url, tableName: 'tyk_analytics', tableSharding: false, logger: createLogger({ level: 'silent' }) };
+    const creator = new SqlSink({ ...options, omitIndexCreation: true });
+    await creator.open();
+    await creator.close();
+    // The unsharded table's indexes are built concurrently at open; a writer's open transaction holds them back.
+    const writer = new pg.Client({ connectionString: db.url });
+    await writer.connect();
+    try {
+      await writer.query(`BEGIN; INSERT INTO tyk_analytics (method) VALUES ('GET')`);
+      const reopened = new SqlSink({ ...options, omitIndexCreation: false });
+      await reopened.open();
+      await expect.poll(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_progress_create_index`)).rows[0].n, { timeout: 10_000 }).toBe(1);
+      const started = Date.now();
+      await reopened.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await writer.query('ROLLBACK');
       await writer.end();
     }
   });

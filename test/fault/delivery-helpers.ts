@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { TestDatabase } from '../harness/postgres.js';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { redisClient } from '../harness/redis.js';
 import { startSluice } from '../harness/sluice.js';
+import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
 
 /*
  * Small probes the delivery fault tests share: rows in a database, the worker's HTTP endpoints, its memory,
- * and the operator CLI's JSON answers.
+ * and the operator CLI's JSON answers; and the database a test can cut off (cuttableStore).
  */
 
 /** Rows in tyk_analytics, 0 before the sink has created the table. */
@@ -72,5 +76,48 @@ export function uniqueSqlPump(label: string, pgUrl: string): { sink: string; pum
   return {
     sink: name.toUpperCase(),
     pumps: { [name]: { type: 'sql', meta: { type: 'postgres', connection_string: pgUrl, table_sharding: false } } },
+  };
+}
+
+/** What a fault test needs to cut a sink off its database: a fresh database behind a proxy, and Redis. */
+export interface CuttableStore {
+  readonly db: TestDatabase;
+  readonly redis: Redis;
+  readonly proxy: TcpProxy;
+  /** The database's URL through the proxy, for the sink under test. */
+  readonly url: string;
+}
+
+/** Registers the file's setup (before all) and teardown (after all) of a CuttableStore; read it in tests. */
+export function cuttableStore(label: string): CuttableStore {
+  let store: CuttableStore | undefined;
+  beforeAll(async () => {
+    const db = await freshDatabase(label);
+    const { proxy, url } = await proxyPostgres(db.url);
+    store = { db, redis: redisClient(), proxy, url };
+  });
+  afterAll(async () => {
+    if (!store) return;
+    await store.proxy.close();
+    await store.redis.quit();
+    await store.db.drop();
+  });
+  const ready = () => {
+    if (!store) throw new Error('cuttableStore is set up in beforeAll; read it inside a test');
+    return store;
+  };
+  return {
+    get db() {
+      return ready().db;
+    },
+    get redis() {
+      return ready().redis;
+    },
+    get proxy() {
+      return ready().proxy;
+    },
+    get url() {
+      return ready().url;
+    },
   };
 }

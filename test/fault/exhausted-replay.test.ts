@@ -1,11 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, redisClient, uniquePrefix } from '../harness/redis.js';
+import { describe, expect, it } from 'vitest';
+import { leftoverKeys, msgpackKeys, uniquePrefix } from '../harness/redis.js';
 import { freePort, runSluice, sqlPumpConfig, startSluice, waitFor, writeConfig, whileRunning } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
-import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
-import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, uniqueSqlPump, type StatusJson } from './delivery-helpers.js';
+import { cliJson, cuttableStore, httpStatus, rowCount, rowsAndDistinctPaths, uniqueSqlPump, type StatusJson } from './delivery-helpers.js';
 
 /*
  * Batches that run out of attempts: PostgreSQL is cut off from the start and the retry queue allows one
@@ -16,24 +13,11 @@ import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, uniqueSqlPump, typ
 const RECORDS = 200;
 
 describe('exhausted batches are listed and replayed', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  let proxy: TcpProxy;
-  let proxiedUrl: string;
+  const store = cuttableStore('exhaust');
   const prefix = uniquePrefix('exhaust');
 
-  beforeAll(async () => {
-    db = await freshDatabase('exhaust');
-    redis = redisClient();
-    ({ proxy, url: proxiedUrl } = await proxyPostgres(db.url));
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await redis.quit();
-    await db.drop();
-  });
-
   it('lists them as exhausted and replays them once the store is back', { timeout: 180_000 }, async () => {
+    const { db, redis, proxy, url: proxiedUrl } = store;
     const [key] = msgpackKeys(prefix);
     await redis.rpush(key!, ...distinctRecords('exhaust', RECORDS));
     const { sink, pumps } = uniqueSqlPump('exhaust', proxiedUrl);

@@ -1,12 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
-import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
+import { leftoverKeys, msgpackKeys, pushRoundRobin, uniquePrefix } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, recentLog } from '../harness/sluice.js';
 import { distinctRecords } from '../harness/records.js';
-import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
-import { rowCount, rowsAndDistinctPaths } from './delivery-helpers.js';
+import { cuttableStore, rowCount, rowsAndDistinctPaths } from './delivery-helpers.js';
 
 /*
  * The case where no write can tell that a sink's store is back: its retry queue filled up during the
@@ -25,25 +22,12 @@ const QUEUE_BACKOFF_MS = 120_000;
 const CATCH_UP_LIMIT_MS = 60_000;
 
 describe('a store that comes back while claiming is paused behind its full retry queue', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  let proxy: TcpProxy;
-  let proxiedUrl: string;
+  const store = cuttableStore('paused_recovery');
   const prefix = uniquePrefix('paused');
   const sink = `paused_${randomBytes(3).toString('hex')}`;
 
-  beforeAll(async () => {
-    db = await freshDatabase('paused_recovery');
-    redis = redisClient();
-    ({ proxy, url: proxiedUrl } = await proxyPostgres(db.url));
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await redis.quit();
-    await db.drop();
-  });
-
   it('is noticed by a probe, and the queued batches and the paused records all arrive once', { timeout: 180_000 }, async () => {
+    const { db, redis, proxy, url: proxiedUrl } = store;
     const configPath = writeConfig(sqlPumpConfig({
       prefix, pgUrl: db.url, port: await freePort(),
       extra: {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { adoptRowsById, byRowId, foldRowsById, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { rowColumnBuffers, rowCount as columnRowCount, rowsOfColumns, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
@@ -45,12 +46,15 @@ export interface FoldedBatch {
 /**
  * What waits in the sink's queue instead of records: the rows one batch adds, or, once batches queued up
  * behind a write have been folded together, the rows they add between them. Rows are grouped by table,
- * one per id, so a fold takes as much memory as the distinct rows of its batches.
+ * one per id, so a fold takes as much memory as the distinct rows of its batches. A batch comes out of
+ * preparation with its rows as columns, which cross from an encode thread cheaply; the first fold or write
+ * turns them into row objects (rowsByTable).
  */
 export interface EncodedAggregateBatch {
   /** In the order they were folded. */
   readonly batches: FoldedBatch[];
-  readonly tables: Map<string, Map<string, FoldedRow>>;
+  columns?: RowColumns | undefined;
+  tables?: Map<string, Map<string, FoldedRow>>;
 }
 
 /** Tables in name order, each one's rows in id order: concurrent writers take row locks in one order. */
@@ -62,6 +66,16 @@ function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): 
   let rows = tables.get(table);
   if (!rows) tables.set(table, (rows = new Map()));
   return rows;
+}
+
+/** The batch's rows as objects by table, built from its columns the first time. */
+function rowsByTable(encoded: EncodedAggregateBatch): Map<string, Map<string, FoldedRow>> {
+  if (encoded.tables) return encoded.tables;
+  const tables = new Map<string, Map<string, FoldedRow>>();
+  if (encoded.columns) for (const [table, rows] of rowsOfColumns(encoded.columns)) adoptRowsById(tableRows(tables, table), rows);
+  encoded.tables = tables;
+  encoded.columns = undefined;
+  return tables;
 }
 
 /**
@@ -77,8 +91,9 @@ const MAX_FOLDED_ROWS = 10_000;
 const HEAP_BYTES_PER_ROW = 1_200;
 
 function rowCount(encoded: EncodedAggregateBatch): number {
+  if (encoded.columns) return columnRowCount(encoded.columns);
   let rows = 0;
-  for (const tableRows of encoded.tables.values()) rows += tableRows.size;
+  for (const tableRows of encoded.tables?.values() ?? []) rows += tableRows.size;
   return rows;
 }
 
@@ -110,8 +125,8 @@ function isUndefinedTable(err: unknown): boolean {
 
 export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBatch> {
   readonly name: string;
-  /** Rows of counters: objects, not Buffers. */
-  readonly compactEncoding = false;
+  /** A batch's rows leave preparation as columns (RowColumns). */
+  readonly compactEncoding = true;
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
   private backgroundIndex: Promise<void> | undefined;
@@ -203,7 +218,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
       add: ({ record }) => aggregation.add(record),
       finish: () => {
         const { rows, counted } = aggregation.rows();
-        return { batches: [{ id: batchId, counted }], tables: this.tablesOf(rows) };
+        return { batches: [{ id: batchId, counted }], columns: toRowColumns(this.tablesOf(rows)) };
       },
     };
   }
@@ -216,11 +231,17 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     return (await this.writeFolded(batch, signal))[0]!;
   }
 
+  transferables(encoded: EncodedAggregateBatch): ArrayBuffer[] {
+    return encoded.columns ? rowColumnBuffers(encoded.columns) : [];
+  }
+
   /** Merges `next`'s rows into `into`'s, row by row, in place; undefined once `into` holds enough rows. */
   fold(into: EncodedAggregateBatch, next: EncodedAggregateBatch): EncodedAggregateBatch | undefined {
     if (rowCount(into) >= MAX_FOLDED_ROWS) return undefined;
+    const tables = rowsByTable(into);
     into.batches.push(...next.batches);
-    for (const [table, rows] of next.tables) adoptRowsById(tableRows(into.tables, table), rows.values());
+    if (next.columns) for (const [table, rows] of rowsOfColumns(next.columns)) adoptRowsById(tableRows(tables, table), rows);
+    else for (const [table, rows] of next.tables ?? []) adoptRowsById(tableRows(tables, table), rows.values());
     return into;
   }
 
@@ -236,13 +257,14 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     const pool = this.pool;
     if (!pool || !this.configuration) throw new SinkError(this.name, 'write before open', true);
     const { batchSize } = this.configuration.settings;
-    if (folded.tables.size === 0) return folded.batches.map(nothingWritten);
+    const tables = rowsByTable(folded);
+    if (tables.size === 0) return folded.batches.map(nothingWritten);
     const ids = folded.batches.map((b) => b.id);
     try {
-      for (const table of folded.tables.keys()) await this.ensureTable(table);
+      for (const table of tables.keys()) await this.ensureTable(table);
       const fresh = await applyBatchesOnce(pool, this.name, ids, async (client, applying) => {
         if (applying.size < ids.length) throw new FoldConflictError(this.name, ids.filter((id) => !applying.has(id)), ids.length);
-        for (const [table, rows] of inLockOrder(folded.tables)) await upsertRows(client, table, rows, batchSize);
+        for (const [table, rows] of inLockOrder(tables)) await upsertRows(client, table, rows, batchSize);
       }, signal);
       return folded.batches.map((b) => (fresh.has(b.id) ? { written: b.counted, alreadyApplied: false, rejected: [] } : { written: 0, alreadyApplied: true, rejected: [] }));
     } catch (err) {

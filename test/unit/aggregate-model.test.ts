@@ -4,7 +4,8 @@ import { bucketKey, bucketMinutes, bucketStartSec } from '../../src/aggregate/bu
 import { EMPTY_COUNTER, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
-import { CODE_COLUMNS, adoptRowsById, aggregateRows, codeColumnIndex, mergeRowsById, rowId } from '../../src/aggregate/sql-rows.js';
+import { rowColumnBuffers, rowCount, rowsOfColumns, toRowColumns } from '../../src/aggregate/row-columns.js';
+import { CODE_COLUMNS, adoptRowsById, aggregateRows, codeColumnIndex, mergeRowsById, rowId, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
@@ -292,6 +293,39 @@ describe('SQL rows (§7.3)', () => {
     const api2 = handed.find((r) => r.dimensionValue === 'api2')!;
     expect(into.get(api2.id)).toBe(api2);
     expect([...into.values()].map((r) => [r.dimensionValue, r.counter.hits])).toEqual([['api1', 2], ['total', 3], ['api2', 1]]);
+  });
+});
+
+describe('rows as columns (an encode thread\'s reply)', () => {
+  /** The fixtures' rows, hourly and per minute, in two tables as a sharded sink has them. */
+  function tablesOfFixtureRows(): Map<string, Map<string, FoldedRow>> {
+    const records = analyticsMsgpackFixtures().map((f) => f.record);
+    const tables = new Map<string, Map<string, FoldedRow>>();
+    [60, 1].forEach((bucketMinutes, t) => {
+      const rows = [...aggregateRecords(records, { ...HOURLY_OPTIONS, bucketMinutes }).values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg)));
+      tables.set(`table${t}`, new Map(mergeRowsById(rows).map((row) => [row.id, row])));
+    });
+    return tables;
+  }
+
+  it('come back as the same rows, table by table, error maps and times included', () => {
+    const tables = tablesOfFixtureRows();
+    const columns = toRowColumns(tables);
+    const back = rowsOfColumns(columns);
+    expect(rowCount(columns)).toBe(tables.get('table0')!.size + tables.get('table1')!.size);
+    expect(back.map(([table, rows]) => [table, rows])).toEqual([...tables].map(([table, rows]) => [table, [...rows.values()]]));
+    expect(back[1]![1].some((row) => row.counter.errorMap.size > 1)).toBe(true);
+  });
+
+  it('survive a move to another thread: the numbers travel in the buffers the thread hands over', () => {
+    const columns = toRowColumns(tablesOfFixtureRows());
+    const moved = structuredClone(columns, { transfer: rowColumnBuffers(columns) });
+    expect(columns.numbers.length).toBe(0);
+    expect(rowsOfColumns(moved)).toEqual(rowsOfColumns(toRowColumns(tablesOfFixtureRows())));
+  });
+
+  it('of no rows are empty', () => {
+    expect(rowsOfColumns(toRowColumns(new Map()))).toEqual([]);
   });
 });
 

@@ -141,12 +141,13 @@ describe('prepareBatch', () => {
 });
 
 describe('preparesOffThread', () => {
-  it('sends a batch to the encode threads only when every sink of it encodes into Buffers', () => {
+  it('sends a batch to the encode threads only when every sink of it encodes compactly (COPY text, aggregate row columns)', () => {
     const aggregate = createSqlAggregateSink(pump({ type: 'sql_aggregate' }), { logger, config: {} as never });
     expect(preparesOffThread([sqlSink()])).toBe(true);
     expect(preparesOffThread([sqlSink(), sqlSink()])).toBe(true);
-    expect(preparesOffThread([sqlSink(), aggregate])).toBe(false);
-    expect(preparesOffThread([aggregate])).toBe(false);
+    expect(preparesOffThread([sqlSink(), aggregate])).toBe(true);
+    expect(preparesOffThread([aggregate])).toBe(true);
+    expect(preparesOffThread([aggregate, new RecordsSink()])).toBe(false);
     expect(preparesOffThread([sqlSink(), new RecordsSink()])).toBe(false);
     expect(preparesOffThread([])).toBe(false);
   });

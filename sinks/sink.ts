@@ -64,10 +64,10 @@ export interface BatchEncoder<R, E> {
  */
 export interface EncodingSink<R, E> extends Sink<R> {
   /**
-   * True when an encoding is a few Buffers, which move between threads for almost nothing; false when it
-   * is many objects (aggregate rows). Only batches whose every sink encodes compactly are prepared in
-   * encode threads: aggregate batches prepared there cost a third more CPU per record than on the main
-   * thread (the threads' garbage collection and contention for cores) and drained slower.
+   * True when an encoding crosses from an encode thread cheaply: a few Buffers (COPY text), or a few arrays
+   * (aggregate rows as columns, see forTransfer); false for encodings that are records or other objects by
+   * the thousand, which cost the main thread as much to rebuild as they save. Only batches whose every sink
+   * encodes compactly are prepared in encode threads.
    */
   readonly compactEncoding: boolean;
   /**
@@ -77,10 +77,11 @@ export interface EncodingSink<R, E> extends Sink<R> {
   encoder(batchId: string, expectedBytes: number): BatchEncoder<R, E>;
   writeEncoded(encoded: E, signal: AbortSignal): Promise<WriteOutcome>;
   /**
-   * Optional: the buffers an encoding owns outright, which an encode thread may move to the main thread
-   * instead of copying. Nothing else may share them.
+   * Optional: the encoding as an encode thread sends it to the main thread, where the sink must take it as
+   * it takes its own encodings, and the buffers it owns outright, which are moved instead of copied.
+   * Nothing else may share them.
    */
-  transferables?(encoded: E): ArrayBuffer[];
+  forTransfer?(encoded: E): { encoded: E; transfer: ArrayBuffer[] };
   /**
    * Optional, with `writeFolded`: for a sink whose batches merge into far less store work (aggregate rows of
    * many batches fold into fewer upserts). Adds `next` into `into` and returns the fold, consuming both;

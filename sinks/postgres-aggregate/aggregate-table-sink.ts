@@ -46,9 +46,9 @@ export interface FoldedBatch {
 /**
  * What waits in the sink's queue instead of records: the rows one batch adds, or, once batches queued up
  * behind a write have been folded together, the rows they add between them. Rows are grouped by table,
- * one per id, so a fold takes as much memory as the distinct rows of its batches. A batch comes out of
- * preparation with its rows as columns, which cross from an encode thread cheaply; the first fold or write
- * turns them into row objects (rowsByTable).
+ * one per id, so a fold takes as much memory as the distinct rows of its batches. A batch prepared in an
+ * encode thread arrives with its rows as columns instead (forTransfer); the first fold or write turns them
+ * into row objects (rowsByTable).
  */
 export interface EncodedAggregateBatch {
   /** In the order they were folded. */
@@ -69,7 +69,7 @@ function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): 
 }
 
 /** The batch's rows as objects by table, built from its columns the first time. */
-function rowsByTable(encoded: EncodedAggregateBatch): Map<string, Map<string, FoldedRow>> {
+export function rowsByTable(encoded: EncodedAggregateBatch): Map<string, Map<string, FoldedRow>> {
   if (encoded.tables) return encoded.tables;
   const tables = new Map<string, Map<string, FoldedRow>>();
   if (encoded.columns) for (const [table, rows] of rowsOfColumns(encoded.columns)) adoptRowsById(tableRows(tables, table), rows);
@@ -218,7 +218,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
       add: ({ record }) => aggregation.add(record),
       finish: () => {
         const { rows, counted } = aggregation.rows();
-        return { batches: [{ id: batchId, counted }], columns: toRowColumns(this.tablesOf(rows)) };
+        return { batches: [{ id: batchId, counted }], tables: this.tablesOf(rows) };
       },
     };
   }
@@ -231,8 +231,11 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     return (await this.writeFolded(batch, signal))[0]!;
   }
 
-  transferables(encoded: EncodedAggregateBatch): ArrayBuffer[] {
-    return encoded.columns ? rowColumnBuffers(encoded.columns) : [];
+  /** Rows as objects by the hundred cost more to rebuild on the main thread than to compute: they cross as columns. */
+  forTransfer(encoded: EncodedAggregateBatch): { encoded: EncodedAggregateBatch; transfer: ArrayBuffer[] } {
+    if (!encoded.tables) return { encoded, transfer: [] };
+    const columns = toRowColumns(encoded.tables);
+    return { encoded: { batches: encoded.batches, columns }, transfer: rowColumnBuffers(columns) };
   }
 
   /** Merges `next`'s rows into `into`'s, row by row, in place; undefined once `into` holds enough rows. */

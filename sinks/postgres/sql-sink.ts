@@ -139,8 +139,8 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
   }
 
   /** Each table's COPY text sits alone in its ArrayBuffer (copy-rows.ts). */
-  transferables(batch: EncodedAnalyticsBatch): ArrayBuffer[] {
-    return batch.tables.map((rows) => rows.text.buffer as ArrayBuffer);
+  forTransfer(batch: EncodedAnalyticsBatch): { encoded: EncodedAnalyticsBatch; transfer: ArrayBuffer[] } {
+    return { encoded: batch, transfer: batch.tables.map((rows) => rows.text.buffer as ArrayBuffer) };
   }
 
   async writeEncoded(batch: EncodedAnalyticsBatch, signal: AbortSignal): Promise<WriteOutcome> {

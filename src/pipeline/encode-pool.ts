@@ -13,7 +13,7 @@ import type { PreparedBatch } from './prepare-batch.js';
  * Threads that decode and encode claimed batches, so the main thread only moves bytes between Redis and
  * the stores. Decoding and encoding are most of a record's CPU; on one thread they cap a worker at what
  * one core does, whatever the machine has. A batch crosses to a thread as one buffer and comes back as its
- * prepared shares, whose encodings' buffers are moved, not copied (EncodingSink.transferables); only
+ * prepared shares, whose encodings' buffers are moved, not copied (EncodingSink.forTransfer); only
  * batches whose every sink encodes compactly come here (preparesOffThread).
  */
 

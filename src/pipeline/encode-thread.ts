@@ -27,12 +27,20 @@ function elementsOf({ bytes, ends }: EncodeRequest): Buffer[] {
   return elements;
 }
 
-/** The encodings' own buffers, moved to the main thread rather than copied. */
-function transferablesOf(prepared: PreparedBatch, routes: readonly PreparingRoute[]): ArrayBuffer[] {
-  return prepared.shares.flatMap(({ route, content }) => {
-    const { sink } = routes[route]!;
-    return content.kind === 'encoded' && isEncodingSink(sink) ? (sink.transferables?.(content.encoded) ?? []) : [];
-  });
+/**
+ * Puts each share's encoding in the form its sink sends across threads (EncodingSink.forTransfer), and
+ * returns the buffers to move to the main thread rather than copy.
+ */
+function readyForTransfer(prepared: PreparedBatch, routes: readonly PreparingRoute[]): ArrayBuffer[] {
+  const transfer: ArrayBuffer[] = [];
+  for (const share of prepared.shares) {
+    const { sink } = routes[share.route]!;
+    if (share.content.kind !== 'encoded' || !isEncodingSink(sink) || !sink.forTransfer) continue;
+    const crossing = sink.forTransfer(share.content.encoded);
+    share.content = { kind: 'encoded', encoded: crossing.encoded };
+    transfer.push(...crossing.transfer);
+  }
+  return transfer;
 }
 
 port.on('message', (request: EncodeRequest) => {
@@ -42,7 +50,7 @@ port.on('message', (request: EncodeRequest) => {
     const routes = request.encoding === 'uptime' ? plans.uptime : plans.analytics;
     const prepared = prepareBatch(elementsOf(request), request.encoding, request.sourceKey, routes);
     reply = { seq: request.seq, prepared };
-    transfer = transferablesOf(prepared, routes);
+    transfer = readyForTransfer(prepared, routes);
   } catch (err) {
     reply = { seq: request.seq, error: errorMessage(err) };
   }

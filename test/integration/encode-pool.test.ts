@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { EncodePool, EncodeThreadError } from '../../src/pipeline/encode-pool.js';
 import { prepareBatch, type PreparedBatch } from '../../src/pipeline/prepare-batch.js';
 import { planSinks } from '../../src/pipeline/sink-plans.js';
+import { rowsByTable, type EncodedAggregateBatch } from '../../sinks/postgres-aggregate/aggregate-table-sink.js';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
 import { writeConfig } from '../harness/sluice.js';
 
@@ -44,8 +45,15 @@ afterEach(async () => {
   lines.length = 0;
 });
 
-/** What crossed the thread boundary, compared as data: a Buffer arrives as a plain Uint8Array. */
+/**
+ * What crossed the thread boundary, compared as data: a Buffer arrives as a plain Uint8Array, and aggregate
+ * rows arrive as columns, compared as the rows the sink makes of them.
+ */
 function asData(prepared: PreparedBatch): unknown {
+  for (const { content } of prepared.shares) {
+    const encoded = content.kind === 'encoded' ? (content.encoded as Partial<EncodedAggregateBatch>) : undefined;
+    if (encoded?.batches) rowsByTable(encoded as EncodedAggregateBatch);
+  }
   return JSON.parse(JSON.stringify(prepared, (_key, value) => {
     if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
     if (value instanceof Map) return [...value];
@@ -76,6 +84,7 @@ describe('encode threads', () => {
     const there = await pool(2).prepare(elements, 'msgpack', 'k');
     expect(there.letters).toHaveLength(1);
     expect(there.shares.map((s) => [s.route, s.content.kind])).toEqual([[0, 'encoded'], [1, 'encoded'], [2, 'encoded']]);
+    expect((there.shares[1]!.content as { encoded: EncodedAggregateBatch }).encoded.columns?.numbers.length).toBeGreaterThan(0);
     expect(asData(there)).toEqual(asData(here));
   });
 

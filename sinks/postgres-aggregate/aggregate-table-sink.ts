@@ -125,7 +125,7 @@ function isUndefinedTable(err: unknown): boolean {
 
 export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBatch> {
   readonly name: string;
-  /** A batch's rows leave preparation as columns (RowColumns). */
+  /** Its rows cross threads as columns (forTransfer). */
   readonly compactEncoding = true;
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
@@ -231,7 +231,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     return (await this.writeFolded(batch, signal))[0]!;
   }
 
-  /** Rows as objects by the hundred cost more to rebuild on the main thread than to compute: they cross as columns. */
+  /** Rows by the hundred cost the main thread less to rebuild from columns than from cloned objects (row-columns.ts). */
   forTransfer(encoded: EncodedAggregateBatch): { encoded: EncodedAggregateBatch; transfer: ArrayBuffer[] } {
     if (!encoded.tables) return { encoded, transfer: [] };
     const columns = toRowColumns(encoded.tables);

@@ -56,7 +56,13 @@ export class RetryQueue {
   async retryOneDelayedNow(): Promise<string | undefined> {
     const [job] = await this.queue.getJobs(['delayed'], 0, 0, true);
     if (!job) return undefined;
-    await job.promote();
+    try {
+      await job.promote();
+    } catch (err) {
+      // Moved on since it was listed (another recovery, promoteJobs, or its backoff ran out): it is due
+      // or being tried already, which is what was asked.
+      if ((await job.getState()) === 'delayed') throw err;
+    }
     return job.data.batchId;
   }
 

@@ -1,16 +1,18 @@
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
-import { timeToIsoMicros } from '../../src/record/go-time.js';
+import type { GoTime } from '../../src/record/go-time.js';
 
 /*
  * tyk_analytics as Tyk's gorm fork lays it out (reference §7.2): json tag names, nested structs flattened
  * with their parent's json name, slices and maps as JSON text, `expireAt` case-sensitive.
  */
 
-interface Column {
-  name: string;
-  type: 'text' | 'bigint' | 'timestamptz' | 'numeric' | 'boolean';
-  value: (r: AnalyticsRecord) => string | number | boolean;
-}
+/** A column with the record's value for it, typed by the column's type so the writer needs no checks. */
+export type Column =
+  | { name: string; type: 'text'; value: (r: AnalyticsRecord) => string }
+  | { name: string; type: 'bigint'; value: (r: AnalyticsRecord) => number }
+  | { name: string; type: 'numeric'; value: (r: AnalyticsRecord) => number }
+  | { name: string; type: 'timestamptz'; value: (r: AnalyticsRecord) => GoTime }
+  | { name: string; type: 'boolean'; value: (r: AnalyticsRecord) => boolean };
 
 const text = (name: string, value: (r: AnalyticsRecord) => string): Column => ({ name, type: 'text', value });
 const bigint = (name: string, value: (r: AnalyticsRecord) => number): Column => ({ name, type: 'bigint', value });
@@ -28,7 +30,7 @@ export const ANALYTICS_COLUMNS: readonly Column[] = [
   bigint('hour', (r) => r.hour),
   bigint('responsecode', (r) => r.response_code),
   text('apikey', (r) => r.api_key),
-  { name: 'timestamp', type: 'timestamptz', value: (r) => timeToIsoMicros(r.timestamp) },
+  { name: 'timestamp', type: 'timestamptz', value: (r) => r.timestamp },
   text('apiversion', (r) => r.api_version),
   text('api_name', (r) => r.api_name),
   text('apiid', (r) => r.api_id),
@@ -54,7 +56,7 @@ export const ANALYTICS_COLUMNS: readonly Column[] = [
   text('tags', (r) => JSON.stringify(r.tags ?? [])),
   text('alias', (r) => r.alias),
   { name: 'trackpath', type: 'boolean', value: (r) => r.track_path },
-  { name: 'expireAt', type: 'timestamptz', value: (r) => timeToIsoMicros(r.expireAt) },
+  { name: 'expireAt', type: 'timestamptz', value: (r) => r.expireAt },
   text('originalpath', (r) => r.original_path),
   text('listenpath', (r) => r.listen_path),
 ];

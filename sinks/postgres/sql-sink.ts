@@ -9,7 +9,7 @@ import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type RejectedRecord, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { COLUMN_DEFINITIONS, COLUMN_LIST, INDEXED_COLUMNS, quoteIdent } from './columns.js';
-import { CopyRowsWriter, sliceRows, type CopyRows } from './copy-rows.js';
+import { CopyRowsWriter, copyChunks, sliceRows, type CopyRows } from './copy-rows.js';
 import { applyBatchOnce, ensureLedger } from './ledger.js';
 import { creatingTable } from './table-creation.js';
 import { buildIndexConcurrently, finishOrCancel } from './concurrent-index.js';
@@ -32,7 +32,7 @@ export interface SqlSinkOptions {
   logger: Logger;
 }
 
-/** A batch as COPY text, one part per table it touches. */
+/** A batch as COPY binary rows, one part per table it touches. */
 export interface EncodedAnalyticsBatch {
   readonly id: string;
   readonly tables: readonly CopyRows[];
@@ -49,7 +49,7 @@ function bind(statement: string, table: string, extra: Record<string, string> = 
  */
 export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBatch> {
   readonly name: string;
-  /** COPY text in one Buffer per table. */
+  /** COPY rows in one Buffer per table. */
   readonly compactEncoding = true;
   private pool: pg.Pool | undefined;
   private readonly ensuredTables = new Set<string>();
@@ -126,7 +126,7 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
         const table = this.tableFor(record);
         let writer = writers.get(table);
         // A row takes about as many bytes as its record did on the wire, so the batch's raw size is a good
-        // first guess for a table's text; the writer grows past it, or gives back the excess when it finishes.
+        // first guess for a table's rows; the writer grows past it, or gives back the excess when it finishes.
         if (!writer) writers.set(table, (writer = new CopyRowsWriter(table, expectedBytes)));
         writer.add(id, record);
       },
@@ -138,9 +138,9 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
     return this.writeEncoded(encodeBatch(this, batch), signal);
   }
 
-  /** Each table's COPY text sits alone in its ArrayBuffer (copy-rows.ts). */
+  /** Each table's COPY rows sit alone in their ArrayBuffer (copy-rows.ts). */
   forTransfer(batch: EncodedAnalyticsBatch): { encoded: EncodedAnalyticsBatch; transfer: ArrayBuffer[] } {
-    return { encoded: batch, transfer: batch.tables.map((rows) => rows.text.buffer as ArrayBuffer) };
+    return { encoded: batch, transfer: batch.tables.map((rows) => rows.tuples.buffer as ArrayBuffer) };
   }
 
   async writeEncoded(batch: EncodedAnalyticsBatch, signal: AbortSignal): Promise<WriteOutcome> {
@@ -153,7 +153,7 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
       const applied = await applyBatchOnce(pool, this.name, batch.id, async (client) => {
         for (const rows of batch.tables) {
           const refused = await copyIsolatingRejects(client, rows);
-          rejected.push(...refused);
+          rejected.push(...rows.refused, ...refused);
           written += rows.ids.length - refused.length;
         }
       }, signal);
@@ -177,9 +177,8 @@ export class SqlSink implements EncodingSink<AnalyticsRecord, EncodedAnalyticsBa
 
 async function copyRows(client: pg.PoolClient, rows: CopyRows): Promise<void> {
   const stream = client.query(copyFrom(bind(COPY_ROWS, rows.table, { $COLUMNS: COLUMN_LIST })));
-  // One chunk for the whole batch: a write per row costs more than the COPY itself.
-  const { buffer, byteOffset, byteLength } = rows.text;
-  await pipeline(Readable.from([Buffer.from(buffer, byteOffset, byteLength)]), stream);
+  // The rows in one chunk: a write per row costs more than the COPY itself.
+  await pipeline(Readable.from(copyChunks(rows)), stream);
 }
 
 /**

@@ -80,7 +80,7 @@ async function backlogMemory(redis: Redis) {
   const sample = elements.slice(0, 5000);
   const rows = new CopyRowsWriter('tyk_analytics');
   sample.forEach((e, i) => rows.add(String(i), decodeAnalyticsMsgpack(e)));
-  const wireBytes = rows.finish().text.length / sample.length + COPY_DATA_HEADER;
+  const wireBytes = rows.finish().tuples.length / sample.length + COPY_DATA_HEADER;
   const bytesPerSecond = Math.round(SINK_RATE * wireBytes);
   const db = await freshDatabase('bench_backlog');
   const { proxy, url: throttledUrl } = await proxyPostgres(db.url, { bytesPerSecond });

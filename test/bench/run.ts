@@ -4,7 +4,9 @@
  *
  *   redis_lrange_ceiling  a bare LRANGE+LTRIM drain of the same elements (no decoding, no writing)
  *   psql_copy_ceiling     `psql \copy` of the same rows into a fresh table like the one Sluice writes
- *                         (Tyk's columns and the six indexes Sluice keeps on it)
+ *                         (Tyk's columns and the six indexes Sluice keeps on it), in COPY's default text
+ *                         format: the ceiling the target is set against
+ *   psql_copy_binary      the same in COPY's binary format, which Sluice writes: reported beside it
  *   sluice                gateway lists → sluice process → tyk_analytics, until every row is committed;
  *                         timed from when the records appear on the lists of a running, ready Sluice (and,
  *                         reported beside it, from the process's spawn) until the lists and in-flight lists
@@ -22,16 +24,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type pg from 'pg';
 import { analyticsKeys } from '../../src/source/source-keys.js';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { decodeAnalyticsMsgpack } from '../../src/decode/msgpack.js';
 import { COLUMN_DEFINITIONS, INDEXED_COLUMNS, quoteIdent } from '../../sinks/postgres/columns.js';
-import { CopyRowsWriter } from '../../sinks/postgres/copy-rows.js';
+import { CopyRowsWriter, copyChunks } from '../../sinks/postgres/copy-rows.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
 import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
-import { DRAIN_POLL_MS, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
+import { DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -63,21 +66,48 @@ async function lrangeCeiling(redis: Redis, elements: Buffer[]): Promise<number> 
   return elements.length / seconds;
 }
 
-async function copyCeiling(elements: Buffer[]): Promise<number> {
+interface CopyCeilings {
+  /** `psql \copy` in COPY's default text format: the ceiling the target is set against. */
+  text: number;
+  /** The same rows in COPY's binary format, the one Sluice writes. */
+  binary: number;
+}
+
+/** A fresh table like the one Sluice writes: Tyk's columns and the six indexes Sluice keeps on it. */
+async function createAnalyticsTable(pool: pg.Pool, table: string, indexed: boolean): Promise<void> {
+  await pool.query(`DROP TABLE IF EXISTS ${quoteIdent(table)}`);
+  await pool.query(`CREATE TABLE ${quoteIdent(table)} (${COLUMN_DEFINITIONS})`);
+  if (!indexed) return;
+  for (const column of INDEXED_COLUMNS) {
+    await pool.query(`CREATE INDEX ${quoteIdent(`${table}_idx_${column}`)} ON ${quoteIdent(table)} (${quoteIdent(column)})`);
+  }
+}
+
+/**
+ * `psql \copy` of the same rows into a fresh table, in text and in binary. The rows are Sluice's encoding
+ * of the elements, loaded once untimed; PostgreSQL then writes them out in both formats, so both ceilings
+ * load the same values.
+ */
+async function copyCeilings(elements: Buffer[]): Promise<CopyCeilings> {
   const db = await freshDatabase('bench_copy');
+  const psql = (command: string) => execFileSync('psql', [db.url, '-qc', command]);
   try {
-    // The same table Sluice writes: Tyk's columns and the six indexes Sluice keeps on it.
-    await db.pool.query(`CREATE TABLE tyk_analytics (${COLUMN_DEFINITIONS})`);
-    for (const column of INDEXED_COLUMNS) {
-      await db.pool.query(`CREATE INDEX ${quoteIdent(`tyk_analytics_idx_${column}`)} ON tyk_analytics (${quoteIdent(column)})`);
-    }
-    const file = join(mkdtempSync(join(tmpdir(), 'sluice-bench-')), 'rows.copy');
-    const rows = new CopyRowsWriter('tyk_analytics');
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+    const files = { sluice: join(dir, 'rows.sluice'), text: join(dir, 'rows.txt'), binary: join(dir, 'rows.bin') };
+    const rows = new CopyRowsWriter('staged');
     elements.forEach((e, i) => rows.add(String(i), decodeAnalyticsMsgpack(e)));
-    writeFileSync(file, rows.finish().text);
-    const started = performance.now();
-    execFileSync('psql', [db.url, '-qc', `\\copy tyk_analytics FROM '${file}'`]);
-    return elements.length / ((performance.now() - started) / 1000);
+    writeFileSync(files.sluice, Buffer.concat(copyChunks(rows.finish())));
+    await createAnalyticsTable(db.pool, 'staged', false);
+    psql(`\\copy staged FROM '${files.sluice}' WITH (FORMAT binary)`);
+    psql(`\\copy staged TO '${files.text}'`);
+    psql(`\\copy staged TO '${files.binary}' WITH (FORMAT binary)`);
+    const timed = async (file: string, options: string): Promise<number> => {
+      await createAnalyticsTable(db.pool, 'tyk_analytics', true);
+      const started = performance.now();
+      psql(`\\copy tyk_analytics FROM '${file}'${options}`);
+      return elements.length / ((performance.now() - started) / 1000);
+    };
+    return { text: await timed(files.text, ''), binary: await timed(files.binary, ' WITH (FORMAT binary)') };
   } finally {
     await db.drop();
   }
@@ -94,6 +124,8 @@ interface SluiceRun {
   shutdownMs: number;
   /** Sluice's CPU (every thread) from the release of the records to the drain, per record. */
   cpuUsPerRecord: number;
+  /** The CPU of the database's server processes over the same span, per record. */
+  pgCpuUsPerRecord: number;
 }
 
 /**
@@ -122,8 +154,10 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
     let stopping = 0;
     let cpuAtRelease = 0;
     let cpu = 0;
+    const pgCpu = new DatabaseCpu(db.pool);
     try {
       await untilReady(sluice, port);
+      await pgCpu.start();
       released = performance.now();
       cpuAtRelease = cpuSeconds(sluice.proc.pid!);
       await releaseStaged(redis, keys);
@@ -131,6 +165,7 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
       // count(*) instead would load the PostgreSQL being measured with a scan of a growing table.
       await waitFor(async () => {
         peak = Math.max(peak, procStatusMb(sluice.proc.pid!, 'VmHWM'));
+        await pgCpu.sample();
         return drained(redis, keys);
       }, 600_000, 'drained lists', DRAIN_POLL_MS);
       done = performance.now();
@@ -143,7 +178,7 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
     const shutdownMs = performance.now() - stopping;
     const stored = (await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics')).rows[0].n;
     if (stored !== elements.length) throw new Error(`tyk_analytics holds ${stored} rows, expected ${elements.length}`);
-    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak, shutdownMs, cpuUsPerRecord: (cpu * 1e6) / elements.length };
+    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak, shutdownMs, cpuUsPerRecord: (cpu * 1e6) / elements.length, pgCpuUsPerRecord: (pgCpu.seconds * 1e6) / elements.length };
   } finally {
     await deleteMatching(redis, retryQueueKeys(prefix));
     await db.drop();
@@ -154,13 +189,13 @@ async function main(): Promise<void> {
   const elements = makeElements();
   const bytes = elements.reduce((n, e) => n + e.length, 0);
   const redis = new Redis('redis://127.0.0.1:6379');
-  const runs: Array<{ lrange: number; copy: number; sluice: number; withStartup: number; rss: number; shutdownMs: number; cpuUs: number }> = [];
+  const runs: Array<{ lrange: number; copy: number; copyBinary: number; sluice: number; withStartup: number; rss: number; shutdownMs: number; cpuUs: number; pgCpuUs: number }> = [];
   for (let i = 0; i < RUNS; i++) {
     const lrange = await lrangeCeiling(redis, elements);
-    const copy = await copyCeiling(elements);
+    const { text: copy, binary: copyBinary } = await copyCeilings(elements);
     const s = await sluiceRun(redis, elements);
-    runs.push({ lrange, copy, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, shutdownMs: s.shutdownMs, cpuUs: s.cpuUsPerRecord });
-    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.toFixed(0)}/s, LRANGE ${lrange.toFixed(0)}/s, ratio ${(s.rps / copy).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, shutdown ${s.shutdownMs.toFixed(0)} ms, ${s.cpuUsPerRecord.toFixed(1)} µs CPU per record\n`);
+    runs.push({ lrange, copy, copyBinary, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, shutdownMs: s.shutdownMs, cpuUs: s.cpuUsPerRecord, pgCpuUs: s.pgCpuUsPerRecord });
+    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.toFixed(0)}/s (binary ${copyBinary.toFixed(0)}/s), LRANGE ${lrange.toFixed(0)}/s, ratio ${(s.rps / copy).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, shutdown ${s.shutdownMs.toFixed(0)} ms, ${s.cpuUsPerRecord.toFixed(1)} µs CPU per record (PostgreSQL ${s.pgCpuUsPerRecord.toFixed(1)} µs)\n`);
   }
   await redis.quit();
   const result = {
@@ -173,15 +208,18 @@ async function main(): Promise<void> {
       sluice: Math.round(median(runs.map((r) => r.sluice))),
       sluice_including_startup: Math.round(median(runs.map((r) => r.withStartup))),
       psql_copy_ceiling: Math.round(median(runs.map((r) => r.copy))),
+      psql_copy_binary: Math.round(median(runs.map((r) => r.copyBinary))),
       redis_lrange_ceiling: Math.round(median(runs.map((r) => r.lrange))),
     },
     median_ratio_sluice_to_copy: Number(median(runs.map((r) => r.sluice / r.copy)).toFixed(3)),
     ratios_sluice_to_copy: runs.map((r) => Number((r.sluice / r.copy).toFixed(3))),
+    median_ratio_sluice_to_copy_binary: Number(median(runs.map((r) => r.sluice / r.copyBinary)).toFixed(3)),
     median_ratio_sluice_including_startup_to_copy: Number(median(runs.map((r) => r.withStartup / r.copy)).toFixed(3)),
     median_ratio_sluice_to_lrange: Number(median(runs.map((r) => r.sluice / r.lrange)).toFixed(3)),
     peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss))),
     median_shutdown_ms: Math.round(median(runs.map((r) => r.shutdownMs))),
     median_sluice_cpu_us_per_record: Number(median(runs.map((r) => r.cpuUs)).toFixed(1)),
+    median_postgres_cpu_us_per_record: Number(median(runs.map((r) => r.pgCpuUs)).toFixed(1)),
     targets: { ratio_sluice_to_copy: 0.5, peak_rss_mb: 256 },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -16,17 +16,26 @@ export interface ClaimedBatch {
 
 type RedisClient = Redis | Cluster;
 
-/** What the claim and take-over scripts return: the elements, the node's replication state, and (claim only) whether the byte limit cut the batch. */
-type ScriptClaim = [elements: Buffer[], replicas: number, replid: Buffer, cutByBytes?: number];
+/** What the take-over script returns: the elements and the node's replication state. */
+type ScriptTakeOver = [elements: Buffer[], replicas: number, replid: Buffer];
+
+/** What the claim script returns: how many elements it moved, the node's replication state, and whether the byte limit cut the batch. */
+type ScriptClaim = [count: number, replicas: number, replid: Buffer, cutByBytes: number];
+
+/** The claim script with the read of its in-flight list behind it, sent together in one round trip. */
+interface ClaimPipeline {
+  sluiceClaimBuffer(source: string, inflight: string, index: string, max: number, leaseMs: number, maxBytes: number): ClaimPipeline;
+  lrangeBuffer(key: string, start: number, stop: number): ClaimPipeline;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
+}
 
 interface ClaimCommands {
-  sluiceClaimBuffer(source: string, inflight: string, index: string, max: number, leaseMs: number, maxBytes: number): Promise<ScriptClaim>;
   sluiceUnclaim(source: string, inflight: string, index: string): Promise<number>;
   sluiceAck(index: string, inflight: string): Promise<number>;
   sluiceRenew(index: string, inflight: string, leaseMs: number): Promise<number>;
   sluiceRelease(index: string, inflight: string): Promise<number>;
   sluiceFindExpired(index: string, max: number): Promise<string[]>;
-  sluiceTakeOverBuffer(index: string, orphan: string, inflight: string, leaseMs: number): Promise<ScriptClaim | null>;
+  sluiceTakeOverBuffer(index: string, orphan: string, inflight: string, leaseMs: number): Promise<ScriptTakeOver | null>;
 }
 
 /** Scripts that report the replication state start with the function that reads it. */
@@ -85,13 +94,30 @@ export class ClaimStore {
     const inflightKey = this.nextInflightKey(source);
     const index = inflightIndexKey(source);
     const pinned = await this.guard.pin(source);
-    const [elements, replicas, replid, cut] = await this.redis.sluiceClaimBuffer(source, inflightKey, index, max, this.leaseMs, maxBytes);
+    const [[, replicas, replid, cut], elements] = await this.claimAndRead(source, inflightKey, index, max, maxBytes);
     if (elements.length === 0) return null;
     if (!(await this.guard.confirm(pinned, replicationState(replicas, replid)))) {
       await this.redis.sluiceUnclaim(source, inflightKey, index);
       throw new UnreplicatedClaimError(source, inflightKey);
     }
     return { sourceKey: source, inflightKey, elements, redelivered: false, cutByBytes: cut === 1 };
+  }
+
+  /**
+   * The claim script keeps the elements inside Redis (claim.lua), so its in-flight list is read by an
+   * LRANGE pipelined behind it on the same connection. Only a take-over of that list, which needs its
+   * lease to have run out, could come between the two; the read then finds nothing and the batch is the
+   * taker's.
+   */
+  private async claimAndRead(source: string, inflightKey: string, index: string, max: number, maxBytes: number): Promise<[ScriptClaim, Buffer[]]> {
+    const pipeline = (this.redis.pipeline() as unknown as ClaimPipeline)
+      .sluiceClaimBuffer(source, inflightKey, index, max, this.leaseMs, maxBytes)
+      .lrangeBuffer(inflightKey, 0, -1);
+    // A pipeline, unlike a MULTI that WATCH aborted, always has a reply per command.
+    const [claim, read] = (await pipeline.exec())!;
+    if (claim![0]) throw claim![0];
+    if (read![0]) throw read![0];
+    return [claim![1] as ScriptClaim, read![1] as Buffer[]];
   }
 
   async ack(batch: ClaimedBatch): Promise<void> {

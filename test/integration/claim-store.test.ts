@@ -1,10 +1,11 @@
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ClaimStore } from '../../src/source/claim-store.js';
-import { redisClient, uniquePrefix } from '../harness/redis.js';
+import { REDIS_URL, redisClient, uniquePrefix } from '../harness/redis.js';
 
 /*
- * The claim script against a real Redis: its byte limit, and what renew answers after a claim, an ack and a
- * take-over.
+ * The claim script against a real Redis: the elements it moves (inside Redis, or through Lua where SORT is
+ * refused), its byte limit, and what renew answers after a claim, an ack and a take-over.
  */
 
 const redis = redisClient();
@@ -41,6 +42,68 @@ describe('ClaimStore leases', () => {
     expect(await owner.renew(orphan)).toBe(false);
     expect(await other.renew(taken!)).toBe(true);
     await other.ack(taken!);
+  });
+});
+
+/** Elements SORT would reorder if it sorted: numbers out of order, and binary that is no number at all. */
+function awkwardElements(count: number): Buffer[] {
+  return Array.from({ length: count }, (_, i) => (i % 3 === 0 ? Buffer.from(String(count - i)) : Buffer.from([i % 256, 0xff, 0x00, 0xc1, i >> 8])));
+}
+
+async function sortCalls(): Promise<number> {
+  return Number(/cmdstat_sort:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+}
+
+describe('ClaimStore claims', () => {
+  it('moves the oldest elements inside Redis, in their order, byte for byte, and leaves the rest', async () => {
+    const source = `${uniquePrefix('claim-order')}analytics`;
+    const claims = new ClaimStore(redis, 'worker-a', 30_000);
+    const elements = awkwardElements(1_500);
+    await redis.rpush(source, ...elements);
+    const sortsBefore = await sortCalls();
+    const batch = (await claims.claim(source, 1_000, 64 * 1024 * 1024))!;
+    expect(await sortCalls()).toBeGreaterThan(sortsBefore);
+    expect(batch.elements).toEqual(elements.slice(0, 1_000));
+    expect(batch.cutByBytes).toBe(false);
+    expect(await redis.lrangeBuffer(batch.inflightKey, 0, -1)).toEqual(elements.slice(0, 1_000));
+    expect(await redis.lrangeBuffer(source, 0, -1)).toEqual(elements.slice(1_000));
+    await claims.ack(batch);
+  });
+
+  it('copies the elements through Lua, with the same result, for a user whose ACL refuses SORT', async () => {
+    const user = `sluice-nosort-${process.pid}`;
+    await redis.call('ACL', 'SETUSER', user, 'on', 'nopass', '~*', '&*', '+@all', '-sort');
+    const limited = new Redis(REDIS_URL, { username: user, password: 'unused', lazyConnect: true });
+    try {
+      await limited.connect();
+      await expect(limited.sort('any-key', 'BY', 'nosort')).rejects.toThrow(/NOPERM/);
+      const source = `${uniquePrefix('claim-acl')}analytics`;
+      const claims = new ClaimStore(limited, 'worker-a', 30_000);
+      const elements = awkwardElements(20);
+      await redis.rpush(source, ...elements);
+      const batch = (await claims.claim(source, 15, 64 * 1024 * 1024))!;
+      expect(batch.elements).toEqual(elements.slice(0, 15));
+      expect(await redis.lrangeBuffer(source, 0, -1)).toEqual(elements.slice(15));
+      await claims.ack(batch);
+    } finally {
+      limited.disconnect();
+      await redis.call('ACL', 'DELUSER', user);
+    }
+  });
+
+  it('reports the same batch again when the claim is resent under the same in-flight name, and claims no more', async () => {
+    const source = `${uniquePrefix('claim-resent')}analytics`;
+    new ClaimStore(redis, 'worker-a', 30_000); // defines the scripts on the connection
+    const claim = (redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number, Buffer, number]>>).sluiceClaimBuffer!.bind(redis);
+    const elements = awkwardElements(10);
+    await redis.rpush(source, ...elements);
+    const inflight = `{${source}}:resent`;
+    const index = `{${source}}:index`;
+    expect((await claim(source, inflight, index, 4, 30_000, 0))[0]).toBe(4);
+    expect((await claim(source, inflight, index, 4, 30_000, 0))[0]).toBe(4);
+    expect(await redis.lrangeBuffer(inflight, 0, -1)).toEqual(elements.slice(0, 4));
+    expect(await redis.llen(source)).toBe(6);
+    await redis.del(inflight, index);
   });
 });
 

@@ -65,12 +65,16 @@ function threadScript(): string {
   return existsSync(here) ? here : join(packageRoot(), 'dist', 'src', 'pipeline', 'encode-thread.js');
 }
 
-function pack(elements: readonly Uint8Array[]): { bytes: Uint8Array; ends: Uint32Array } {
+/**
+ * The elements back to back in a Buffer of their own, to be moved to a thread. Not zero-filled, as every
+ * byte is written, and copied with Buffer#copy: half the time of a zeroed Uint8Array filled with set().
+ */
+function pack(elements: readonly Buffer[]): { bytes: Uint8Array; ends: Uint32Array } {
   const ends = new Uint32Array(elements.length);
   let total = 0;
   elements.forEach((e, i) => (ends[i] = total += e.length));
-  const bytes = new Uint8Array(total);
-  elements.forEach((e, i) => bytes.set(e, i === 0 ? 0 : ends[i - 1]!));
+  const bytes = Buffer.allocUnsafeSlow(total);
+  elements.forEach((e, i) => e.copy(bytes, i === 0 ? 0 : ends[i - 1]!));
   return { bytes, ends };
 }
 
@@ -132,7 +136,7 @@ export class EncodePool {
   }
 
   /** Prepares the batch on the least busy thread; rejects with EncodeThreadError if that thread fails. */
-  prepare(elements: readonly Uint8Array[], encoding: Encoding, sourceKey: string): Promise<PreparedBatch> {
+  prepare(elements: readonly Buffer[], encoding: Encoding, sourceKey: string): Promise<PreparedBatch> {
     if (!this.available) return Promise.reject(new EncodeThreadError('encode threads unavailable'));
     const thread = this.threads.reduce((a, b) => (b.waiting.size < a.waiting.size ? b : a));
     const seq = this.seq++;

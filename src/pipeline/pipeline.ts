@@ -22,17 +22,25 @@ interface SinkDelivery {
   done: Promise<Delivery>;
 }
 
+/** A record's raw bytes by its id, for its dead letter. */
+type RawBytesOf = (recordId: string) => Buffer | undefined;
+
 /** What the pipeline keeps of a batch while its sinks write it. */
 interface Dispatched {
   id: string;
   letters: DeadLetter[];
-  rawById: Map<string, Buffer>;
+  rawOf: RawBytesOf;
   deliveries: SinkDelivery[];
 }
 
-/** The raw bytes of each record of a prepared batch, for its dead letters. */
-function rawByIdOf(prepared: PreparedBatch, elements: readonly Buffer[]): Map<string, Buffer> {
-  return new Map(prepared.elementIds.map((id, i) => [id, elements[i]!]));
+/**
+ * The raw bytes of a prepared batch's records by id. The index is built the first time a dead letter
+ * needs it, which most batches never do: built for every batch, its thousand entries were garbage the
+ * main thread's collector carried for as long as the batch was written.
+ */
+function rawBytesOf(elementIds: readonly string[], elements: readonly Buffer[]): RawBytesOf {
+  let byId: Map<string, Buffer> | undefined;
+  return (recordId) => (byId ??= new Map(elementIds.map((id, i) => [id, elements[i]!]))).get(recordId);
 }
 
 /** One sink as the pipeline sees it: its runner, its retry queue, and what it does to a batch first. */
@@ -390,7 +398,7 @@ export class Pipeline {
       return { sink: route.runner.name, recordIds, done: route.runner.deliverShare(prepared.id, content, escalate, reprepare) };
     });
     if (prepared.shares.every(({ route }) => routes[route]!.runner.folds)) this.occupyingSlots.delete(batch);
-    return { id: prepared.id, letters: prepared.letters, rawById: rawByIdOf(prepared, batch.elements), deliveries };
+    return { id: prepared.id, letters: prepared.letters, rawOf: rawBytesOf(prepared.elementIds, batch.elements), deliveries };
   }
 
   /**
@@ -412,12 +420,12 @@ export class Pipeline {
   }
 
   private async handle(batch: ClaimedBatch, key: SourceKey): Promise<void> {
-    const { id, letters, rawById, deliveries } = await this.dispatch(batch, key);
+    const { id, letters, rawOf, deliveries } = await this.dispatch(batch, key);
     const settled = await Promise.allSettled(deliveries.map((d) => d.done));
     settled.forEach((result, i) => {
       const { sink, recordIds } = deliveries[i]!;
-      if (result.status === 'fulfilled') letters.push(...this.lettersOf(result.value, sink, key, rawById));
-      else if (result.reason instanceof SinkError) letters.push(...this.wholeBatchLetters(result.reason, sink, key, recordIds, rawById));
+      if (result.status === 'fulfilled') letters.push(...this.lettersOf(result.value, sink, key, rawOf));
+      else if (result.reason instanceof SinkError) letters.push(...this.wholeBatchLetters(result.reason, sink, key, recordIds, rawOf));
     });
     const interrupted = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof SinkError));
     await this.untilStored(() => this.parts.deadLetters.add(letters), 'dead letters');
@@ -486,31 +494,31 @@ export class Pipeline {
     }
     this.parts.metrics.observeWrite(route.runner.name, 0, outcome);
     this.parts.metrics.observeWriteBatches(route.runner.name, 1);
-    await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, rawByIdOf(prepared, elements)));
+    await this.parts.deadLetters.add(this.lettersOf({ kind: 'written', outcome }, route.runner.name, { name: data.sourceKey, encoding: data.encoding }, rawBytesOf(prepared.elementIds, elements)));
     this.parts.logger.info({ sink: route.runner.name, batch: data.batchId, attempt: job.attemptsMade + 1 }, 'retried batch written');
     if (route.retry && !this.claiming.signal.aborted) await this.retryTheRestNow(route.runner.name, route.retry);
   }
 
-  private lettersOf(delivery: Delivery, sink: string, key: SourceKey, raw: Map<string, Buffer>): DeadLetter[] {
+  private lettersOf(delivery: Delivery, sink: string, key: SourceKey, rawOf: RawBytesOf): DeadLetter[] {
     if (delivery.kind === 'queued') return [];
-    return this.rejectedLetters(delivery.outcome, sink, key, raw);
+    return this.rejectedLetters(delivery.outcome, sink, key, rawOf);
   }
 
-  private rejectedLetters(outcome: WriteOutcome, sink: string, key: SourceKey, raw: Map<string, Buffer>): DeadLetter[] {
+  private rejectedLetters(outcome: WriteOutcome, sink: string, key: SourceKey, rawOf: RawBytesOf): DeadLetter[] {
     if (outcome.rejected.length === 0) return [];
     this.parts.metrics.deadLettered.inc({ kind: 'rejected', sink }, outcome.rejected.length);
     this.parts.logger.warn({ sink, count: outcome.rejected.length, first: outcome.rejected[0]!.reason }, 'records rejected by the store dead-lettered');
     const at = new Date().toISOString();
     return outcome.rejected.map((r) => ({
       id: `${sink}:${r.recordId}`, kind: 'rejected' as const, reason: r.reason, sourceKey: key.name, sink, at,
-      b64: raw.get(r.recordId)?.toString('base64') ?? '',
+      b64: rawOf(r.recordId)?.toString('base64') ?? '',
     }));
   }
 
   /** A sink that refuses a whole batch for good: every record it was given is kept as a dead letter for that sink. */
-  private wholeBatchLetters(err: SinkError, sink: string, key: SourceKey, recordIds: readonly string[], raw: Map<string, Buffer>): DeadLetter[] {
+  private wholeBatchLetters(err: SinkError, sink: string, key: SourceKey, recordIds: readonly string[], rawOf: RawBytesOf): DeadLetter[] {
     this.parts.logger.error({ sink, err: err.message, records: recordIds.length }, 'sink refused a batch permanently; dead-lettered');
-    return this.rejectedLetters({ written: 0, alreadyApplied: false, rejected: recordIds.map((recordId) => ({ recordId, reason: err.message })) }, sink, key, raw);
+    return this.rejectedLetters({ written: 0, alreadyApplied: false, rejected: recordIds.map((recordId) => ({ recordId, reason: err.message })) }, sink, key, rawOf);
   }
 
   /** Redis bookkeeping after the sinks wrote: retried until it works, since the data is already stored. */

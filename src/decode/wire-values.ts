@@ -7,26 +7,41 @@ import { ZERO_TIME, type GoTime } from '../record/go-time.js';
  * type is an error naming the field.
  */
 
-export type WireMap = Record<string, unknown>;
+/** A msgpack map, as msgpackr builds it (mapsAsObjects off): a Map, its keys of any wire type. */
+export type WireMap = ReadonlyMap<unknown, unknown>;
+
+/** What an absent or nil struct reads as: every field its zero value. */
+export const EMPTY_MAP: WireMap = new Map();
 
 function describe(v: unknown): string {
   if (v === null) return 'nil';
   if (Array.isArray(v)) return 'array';
   if (v instanceof Uint8Array) return 'bin';
+  if (v instanceof Map) return 'map';
   // msgpackr gives the never-used code 0xc1 and extension types as objects of their own classes.
   if (typeof v === 'object' && Object.getPrototypeOf(v) !== Object.prototype) return (v as object).constructor?.name ?? 'object';
   return typeof v;
 }
 
-/** A msgpack map, as msgpackr builds it: a plain object. */
-function isPlainObject(v: unknown): v is WireMap {
-  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
-}
-
 export function wireMap(v: unknown, field: string): WireMap | null {
   if (v === null || v === undefined) return null;
-  if (!isPlainObject(v)) throw new DecodeError(`expected a map, got ${describe(v)}`, field);
+  if (!(v instanceof Map)) throw new DecodeError(`expected a map, got ${describe(v)}`, field);
   return v;
+}
+
+/**
+ * Sets a decoded Go map's entry on the plain object that carries it. `__proto__` is a key like any other
+ * on the wire; assigned, it would replace the object's prototype instead.
+ */
+export function setEntry<T>(out: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
+/** A key of a Go `map[string]…`, which only a string can be. */
+export function wireMapKey(k: unknown, field: string): string {
+  if (typeof k === 'string') return k;
+  throw new DecodeError(`expected string keys, got ${describe(k)}${typeof k === 'number' ? ` ${k}` : ''}`, field);
 }
 
 export function wireString(v: unknown, field: string): string {
@@ -79,6 +94,9 @@ export function wireStringMap(v: unknown, field: string): Record<string, string>
   const m = wireMap(v, field);
   if (m === null) return null;
   const out: Record<string, string> = {};
-  for (const [k, item] of Object.entries(m)) out[k] = wireString(item, `${field}.${k}`);
+  for (const [k, item] of m) {
+    const key = wireMapKey(k, field);
+    setEntry(out, key, wireString(item, `${field}.${key}`));
+  }
   return out;
 }

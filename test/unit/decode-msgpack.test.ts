@@ -55,6 +55,8 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     ['bad time', Buffer.from('81a954696d655374616d709101', 'hex'), /TimeStamp: expected a time/],
     // {"Tags": ["a", 1]}
     ['bad tag', Buffer.from('81a45461677392a16101', 'hex'), /Tags\[1\]: expected a string/],
+    // {"Geo": {"City": {"Names": {1: "x"}}}}: Go's map[string]string takes string keys only
+    ['a number as a map[string] key', Buffer.from('81a347656f81a44369747981a54e616d65738101a178', 'hex'), /Geo\.City\.Names: expected string keys, got number 1/],
   ];
 
   it.each(cases)('%s', (_name, bytes, message) => {
@@ -66,6 +68,14 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     }
     expect(caught).toBeInstanceOf(DecodeError);
     expect((caught as Error).message).toMatch(message);
+  });
+
+  it('keeps a map key named __proto__ as an entry, without touching the prototype', () => {
+    // {"Geo": {"City": {"Names": {"__proto__": "x", "en": "London"}}}}
+    const { names } = decodeAnalyticsMsgpack(Buffer.from('81a347656f81a44369747981a54e616d657382a95f5f70726f746f5f5fa178a2656ea64c6f6e646f6e', 'hex')).geo.city;
+    expect(Object.getPrototypeOf(names)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(names, '__proto__')?.value).toBe('x');
+    expect(JSON.stringify(names)).toBe('{"__proto__":"x","en":"London"}');
   });
 
   it('uptime decoding rejects the same way', () => {

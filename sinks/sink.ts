@@ -64,7 +64,7 @@ export interface BatchEncoder<R, E> {
  */
 export interface EncodingSink<R, E> extends Sink<R> {
   /**
-   * True when an encoding crosses from an encode thread cheaply: a few Buffers (COPY text), or a few arrays
+   * True when an encoding crosses from an encode thread cheaply: a few Buffers (COPY rows), or a few arrays
    * (aggregate rows as columns, see forTransfer); false for encodings that are records or other objects by
    * the thousand, which cost the main thread as much to rebuild as they save. Only batches whose every sink
    * encodes compactly are prepared in encode threads.

@@ -141,7 +141,7 @@ describe('prepareBatch', () => {
 });
 
 describe('preparesOffThread', () => {
-  it('sends a batch to the encode threads only when every sink of it encodes compactly (COPY text, aggregate row columns)', () => {
+  it('sends a batch to the encode threads only when every sink of it encodes compactly (COPY rows, aggregate row columns)', () => {
     const aggregate = createSqlAggregateSink(pump({ type: 'sql_aggregate' }), { logger, config: {} as never });
     expect(preparesOffThread([sqlSink()])).toBe(true);
     expect(preparesOffThread([sqlSink(), sqlSink()])).toBe(true);

@@ -3,6 +3,7 @@ import { readAsset } from '../assets.js';
 import { errorMessage } from '../errors.js';
 import { DecodeError } from './decode-error.js';
 import { ZERO_TIME, type GoTime } from '../record/go-time.js';
+import { storableTime } from './wire-values.js';
 import type {
   AnalyticsRecord, GeoData, GraphQLStats, Latency, MCPStats, NetworkStats,
 } from '../record/analytics-record.js';
@@ -69,10 +70,10 @@ function int64(v: Int64 | undefined): number {
  * that name. A Sluice record holds the instant only, so the zone changes nothing and an unloadable name
  * does not cost the record its times. An absent Timestamp is Go's zero time, as an absent msgpack key is.
  */
-function time(t: PbTimestamp | null): GoTime {
+function time(t: PbTimestamp | null, field: string): GoTime {
   if (t === null) return ZERO_TIME;
   const carry = Math.floor(t.nanos / 1e9);
-  return { sec: int64(t.seconds) + carry, nsec: t.nanos - carry * 1e9 };
+  return storableTime({ sec: int64(t.seconds) + carry, nsec: t.nanos - carry * 1e9 }, field);
 }
 
 function list(v: string[]): string[] | null {
@@ -189,7 +190,7 @@ export function decodeAnalyticsProtobuf(bytes: Uint8Array): AnalyticsRecord {
     hour: m.Hour,
     response_code: m.ResponseCode,
     api_key: m.APIKey,
-    timestamp: time(m.TimeStamp),
+    timestamp: time(m.TimeStamp, 'TimeStamp'),
     api_version: m.APIVersion,
     api_name: m.APIName,
     api_id: m.APIID,
@@ -205,7 +206,7 @@ export function decodeAnalyticsProtobuf(bytes: Uint8Array): AnalyticsRecord {
     tags: list(m.Tags),
     alias: m.Alias,
     track_path: m.TrackPath,
-    expireAt: time(m.ExpireAt),
+    expireAt: time(m.ExpireAt, 'ExpireAt'),
     api_schema: m.ApiSchema,
     original_path: m.OriginalPath,
     listen_path: m.ListenPath,

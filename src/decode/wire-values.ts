@@ -71,6 +71,18 @@ export function wireBool(v: unknown, field: string): boolean {
   throw new DecodeError(`expected a bool, got ${describe(v)}`, field);
 }
 
+/**
+ * The instants every sink can store: a JavaScript Date's range, 100,000,000 days either side of 1970. A Go
+ * time.Time reaches far beyond it, but such a time is a corrupt record, not a date: no table, daily shard or
+ * bucket can hold it, and formatting it would fail a whole batch in a sink instead of this one record here.
+ */
+const LATEST_STORABLE_SECONDS = 8.64e12;
+
+export function storableTime(t: GoTime, field: string): GoTime {
+  if (Math.abs(t.sec) < LATEST_STORABLE_SECONDS) return t;
+  throw new DecodeError(`a time ${t.sec} seconds from 1970 is beyond any date a store can hold`, field);
+}
+
 /** `time.Time` as msgpack.v2 writes it: `[unix seconds, nanoseconds]`. */
 export function wireTime(v: unknown, field: string): GoTime {
   if (v === null || v === undefined) return ZERO_TIME;
@@ -81,7 +93,7 @@ export function wireTime(v: unknown, field: string): GoTime {
   const nsec = wireInt(v[1], `${field}.nanoseconds`);
   // Go's time.Unix normalises out-of-range nanoseconds into the seconds.
   const carry = Math.floor(nsec / 1e9);
-  return { sec: sec + carry, nsec: nsec - carry * 1e9 };
+  return storableTime({ sec: sec + carry, nsec: nsec - carry * 1e9 }, field);
 }
 
 export function wireStringList(v: unknown, field: string): string[] | null {

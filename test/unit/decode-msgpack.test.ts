@@ -55,6 +55,8 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     ['bad time', Buffer.from('81a954696d655374616d709101', 'hex'), /TimeStamp: expected a time/],
     // {"Tags": ["a", 1]}
     ['bad tag', Buffer.from('81a45461677392a16101', 'hex'), /Tags\[1\]: expected a string/],
+    // {"TimeStamp": [9000000000000, 0]}: year 287,000, beyond any date a store can hold
+    ['a time no store can hold', Buffer.from('81a954696d655374616d7092d30000082f79cd900000', 'hex'), /TimeStamp: a time 9000000000000 seconds from 1970 is beyond/],
     // {"Geo": {"City": {"Names": {1: "x"}}}}: Go's map[string]string takes string keys only
     ['a number as a map[string] key', Buffer.from('81a347656f81a44369747981a54e616d65738101a178', 'hex'), /Geo\.City\.Names: expected string keys, got number 1/],
   ];
@@ -68,6 +70,11 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     }
     expect(caught).toBeInstanceOf(DecodeError);
     expect((caught as Error).message).toMatch(message);
+  });
+
+  it('keeps a time just inside what a store can hold (year -271,821)', () => {
+    // {"ExpireAt": [-8639999999999, 0]}
+    expect(decodeAnalyticsMsgpack(Buffer.from('81a8457870697265417492d3fffff82457de800100', 'hex')).expireAt).toEqual({ sec: -8639999999999, nsec: 0 });
   });
 
   it('keeps a map key named __proto__ as an entry, without touching the prototype', () => {

@@ -132,6 +132,11 @@ describe('hand-built messages', () => {
   };
   const zeroNetwork = { open_connections: 0, closed_connections: 0, bytes_in: 0, bytes_out: 0 };
 
+  it('refuses a time beyond any date a store can hold, naming the field', () => {
+    expect(() => decodeAnalyticsProtobuf(encode({ ExpireAt: { seconds: 9_000_000_000_000, nanos: 0 } }))).toThrow(DecodeError);
+    expect(() => decodeAnalyticsProtobuf(encode({ TimeStamp: { seconds: -9_000_000_000_000, nanos: 0 } }))).toThrow(/TimeStamp: a time -9000000000000 seconds/);
+  });
+
   it('decodes absent Latency, Geo and Network to zero values (Tyk panics, W10)', () => {
     const r = decodeAnalyticsProtobuf(encode({ Method: 'GET', ResponseCode: 200 }));
     expect(r.latency).toEqual({ total: 0, upstream: 0, gateway: 0 });

@@ -2,10 +2,10 @@ import type { GoTime } from '../../src/record/go-time.js';
 import { SluiceError } from '../../src/errors.js';
 
 /*
- * Values in PostgreSQL's binary wire format, as its *_send functions write them and *_recv read them. COPY
- * in binary spares the server parsing every number and time from text, which was a large part of its CPU
- * per row; the encodings here are the ones PostgreSQL's own `numeric_send` and `timestamptz_send` produce,
- * which the integration tests compare byte for byte.
+ * Values in PostgreSQL's binary wire format, as its *_send functions write them and *_recv read them, so
+ * that COPY spares the server parsing every number and time from text. The encodings are the ones
+ * PostgreSQL's own `numeric_send` and `timestamptz_send` produce, which the integration tests compare byte
+ * for byte.
  */
 
 /** A value the column's binary format cannot hold; its row is refused, not the batch. */

@@ -5,9 +5,9 @@ import { UnrepresentableValueError, numericBinary, writeInt64, writeTimestamp } 
 
 /*
  * Rows in COPY's binary format, written straight into one Buffer per table and batch. Binary, not text:
- * PostgreSQL then parses no numbers, times or escapes, which cost it about a quarter of its CPU per row, and
- * the writer formats no numbers or times and escapes nothing. A Buffer lives outside the heap, so a batch
- * waiting for its turn costs the GC nothing.
+ * PostgreSQL then parses no numbers, times or escapes (`\copy` of the same rows ran 10–20% faster in
+ * binary), and the writer formats no numbers or times and escapes nothing (5.1 against 6.2 µs per row). A
+ * Buffer lives outside the heap, so a batch waiting for its turn costs the GC nothing.
  *
  * The rows carry neither the format's header nor its trailer: those go around each COPY (copyChunks), so a
  * run of rows can be sent on its own when a refused row is isolated.

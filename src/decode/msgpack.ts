@@ -1,7 +1,7 @@
 import { Unpackr } from 'msgpackr';
 import { DecodeError } from './decode-error.js';
 import {
-  EMPTY_MAP, setEntry, wireBool, wireFloat, wireInt, wireMap, wireMapKey, wireString, wireStringList, wireStringMap, wireTime, type WireMap,
+  EMPTY_MAP, wireBool, wireFloat, wireInt, wireMap, wireString, wireStringKeyedMap, wireStringList, wireStringMap, wireTime, type WireMap,
 } from './wire-values.js';
 import type {
   AnalyticsRecord, GeoData, GraphError, GraphQLStats, Latency, MCPStats, NetworkStats,
@@ -90,14 +90,7 @@ function graphErrors(v: unknown): GraphError[] | null {
 }
 
 function graphTypes(v: unknown): Record<string, string[] | null> | null {
-  const m = wireMap(v, 'GraphQLStats.Types');
-  if (m === null) return null;
-  const out: Record<string, string[] | null> = {};
-  for (const [k, item] of m) {
-    const key = wireMapKey(k, 'GraphQLStats.Types');
-    setEntry(out, key, wireStringList(item, `GraphQLStats.Types.${key}`));
-  }
-  return out;
+  return wireStringKeyedMap(v, 'GraphQLStats.Types', wireStringList);
 }
 
 function graphqlStats(m: WireMap): GraphQLStats {

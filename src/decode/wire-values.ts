@@ -29,21 +29,6 @@ export function wireMap(v: unknown, field: string): WireMap | null {
   return v;
 }
 
-/**
- * Sets a decoded Go map's entry on the plain object that carries it. `__proto__` is a key like any other
- * on the wire; assigned, it would replace the object's prototype instead.
- */
-export function setEntry<T>(out: Record<string, T>, key: string, value: T): void {
-  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-  else out[key] = value;
-}
-
-/** A key of a Go `map[string]…`, which only a string can be. */
-export function wireMapKey(k: unknown, field: string): string {
-  if (typeof k === 'string') return k;
-  throw new DecodeError(`expected string keys, got ${describe(k)}${typeof k === 'number' ? ` ${k}` : ''}`, field);
-}
-
 export function wireString(v: unknown, field: string): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'string') return v;
@@ -102,13 +87,24 @@ export function wireStringList(v: unknown, field: string): string[] | null {
   return v.map((item, i) => wireString(item, `${field}[${i}]`));
 }
 
-export function wireStringMap(v: unknown, field: string): Record<string, string> | null {
+/**
+ * A Go `map[string]T` as a plain object, each value read by `read`. Only a string can be such a map's key;
+ * `__proto__` is a key like any other on the wire, so it is defined, not assigned (which would replace the
+ * object's prototype).
+ */
+export function wireStringKeyedMap<T>(v: unknown, field: string, read: (item: unknown, field: string) => T): Record<string, T> | null {
   const m = wireMap(v, field);
   if (m === null) return null;
-  const out: Record<string, string> = {};
+  const out: Record<string, T> = {};
   for (const [k, item] of m) {
-    const key = wireMapKey(k, field);
-    setEntry(out, key, wireString(item, `${field}.${key}`));
+    if (typeof k !== 'string') throw new DecodeError(`expected string keys, got ${describe(k)}${typeof k === 'number' ? ` ${k}` : ''}`, field);
+    const value = read(item, `${field}.${k}`);
+    if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+    else out[k] = value;
   }
   return out;
+}
+
+export function wireStringMap(v: unknown, field: string): Record<string, string> | null {
+  return wireStringKeyedMap(v, field, wireString);
 }

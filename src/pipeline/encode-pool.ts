@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import v8 from 'node:v8';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -54,10 +55,23 @@ interface EncodeThread {
 
 /**
  * A thread holds one record and one batch's encoding at a time, so its old generation stays small; past
- * this cap it fails, and its batches are prepared on the main thread while a new thread starts. The young
- * generation is the process's (`--max-semi-space-size`, which V8 applies to every thread).
+ * this cap it fails, and its batches are prepared on the main thread while a new thread starts. Its young
+ * generation is sized as the `sluice` command sizes the main thread's (`--max-semi-space-size=4`: three
+ * semi-spaces of 4 MB).
  */
-const THREAD_LIMITS = { maxOldGenerationSizeMb: 64 };
+const THREAD_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 12 };
+
+/**
+ * V8 lets the process's heap flags (`--max-old-space-size`, `--max-semi-space-size`, which the `sluice`
+ * command sets for the main thread) override a Worker's resourceLimits: with them, each thread could grow
+ * to the main thread's 160 MB. The main isolate read them when it started, so clearing them now leaves its
+ * limits as they are and lets each thread's own apply. Every Worker this process starts must therefore bring
+ * its own resourceLimits; the encode threads are the only ones.
+ */
+function releaseProcessHeapFlags(): void {
+  v8.setFlagsFromString('--max-old-space-size=0');
+  v8.setFlagsFromString('--max-semi-space-size=0');
+}
 
 /** The compiled thread entry; tests running from source use the build that `npm test` makes first. */
 function threadScript(): string {
@@ -86,6 +100,7 @@ export class EncodePool {
 
   /** `script` is the thread's entry, the compiled encode-thread.js unless a test brings its own. */
   constructor(private readonly config: PumpConfiguration, size: number, private readonly logger: Logger, private readonly script = threadScript()) {
+    if (size > 0) releaseProcessHeapFlags();
     for (let i = 0; i < size; i++) this.threads.push(this.spawn());
   }
 

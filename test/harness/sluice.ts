@@ -1,17 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/assets.js';
 import { createServer } from 'node:net';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+
+/** The heap limits the `sluice` bin sets in its shebang (`#!/usr/bin/env -S node --max-old-space-size=…`). */
+export function binHeapFlags(): string[] {
+  const shebang = readFileSync(join(packageRoot(), 'src', 'cli', 'main.ts'), 'utf8').split('\n', 1)[0]!;
+  return shebang.split(' ').filter((word) => word.startsWith('--max-'));
+}
+
 /**
- * The heap limits the `sluice` bin sets in its shebang; spawning node directly must set them too.
- * SLUICE_NODE_FLAGS adds more (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a benchmark's worker),
- * since NODE_OPTIONS refuses the profiling flags.
+ * Spawning node directly must set the bin's heap limits too. SLUICE_NODE_FLAGS adds more (e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof` to profile a benchmark's worker), since NODE_OPTIONS refuses the profiling flags.
  */
-const NODE_FLAGS = ['--max-old-space-size=160', '--max-semi-space-size=4', ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+const NODE_FLAGS = [...binHeapFlags(), ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {

@@ -3,6 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../../src/assets.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
 import { EncodePool, EncodeThreadError } from '../../src/pipeline/encode-pool.js';
@@ -10,7 +13,7 @@ import { prepareBatch, type PreparedBatch } from '../../src/pipeline/prepare-bat
 import { planSinks } from '../../src/pipeline/sink-plans.js';
 import { rowsByTable, type EncodedAggregateBatch } from '../../sinks/postgres-aggregate/aggregate-table-sink.js';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
-import { writeConfig } from '../harness/sluice.js';
+import { binHeapFlags, writeConfig } from '../harness/sluice.js';
 
 /*
  * Encode threads for real (worker_threads running the compiled encode-thread.js): a batch prepared in a
@@ -115,6 +118,35 @@ describe('encode threads', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(lines.filter((l) => l.includes('encode thread cannot start'))).toHaveLength(1);
     expect(lines.filter((l) => l.includes('starting another'))).toHaveLength(0);
+  });
+
+  it('cap each thread\'s heap by its own limits under the heap flags the sluice command sets for the main thread', () => {
+    // V8 lets process-wide heap flags override a Worker's resourceLimits; this runs where they are set.
+    const thread = scriptFile(`
+import v8 from 'node:v8';
+parentPort.on('message', (r) => parentPort.postMessage({ seq: r.seq, prepared: { id: String(v8.getHeapStatistics().heap_size_limit), elementIds: [], decoded: 0, letters: [], shares: [] } }));
+parentPort.postMessage({ ready: true });
+`);
+    const dist = (path: string) => pathToFileURL(join(packageRoot(), 'dist', 'src', path)).href;
+    const program = `
+import v8 from 'node:v8';
+import { EncodePool } from '${dist('pipeline/encode-pool.js')}';
+import { createLogger } from '${dist('log/logger.js')}';
+const limit = () => v8.getHeapStatistics().heap_size_limit;
+const before = limit();
+const pool = new EncodePool({}, 1, createLogger({ level: 'silent' }), ${JSON.stringify(thread)});
+const prepared = await pool.prepare([Buffer.from('a')], 'msgpack', 'k');
+console.log(JSON.stringify({ before, after: limit(), thread: Number(prepared.id) }));
+await pool.close();
+`;
+    const flags = binHeapFlags();
+    expect(flags).toEqual(['--max-old-space-size=160', '--max-semi-space-size=4']);
+    const programFile = join(mkdtempSync(join(tmpdir(), 'sluice-heap-')), 'program.mjs');
+    writeFileSync(programFile, program);
+    const limits = JSON.parse(execFileSync(process.execPath, [...flags, programFile], { encoding: 'utf8' })) as Record<string, number>;
+    const MB = 2 ** 20;
+    // heap_size_limit is the old generation plus the young one (three semi-spaces).
+    expect(limits).toEqual({ before: (160 + 12) * MB, after: (160 + 12) * MB, thread: (64 + 12) * MB });
   });
 
   it('a closed pool takes no more batches', async () => {

@@ -191,3 +191,16 @@ describe('the Sluice configs compose mounts', () => {
     expect(script).toContain('sentinel monitor mymaster redis-master 6379 2');
   });
 });
+
+describe('launch flags', () => {
+  it('the Dockerfile and `npm start` give node the heap limits the sluice bin sets', () => {
+    const root = packageRoot();
+    const shebang = readFileSync(join(root, 'src', 'cli', 'main.ts'), 'utf8').split('\n', 1)[0]!;
+    const flags = shebang.split(' ').filter((word) => word.startsWith('--max-'));
+    expect(flags.length).toBeGreaterThan(0);
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))![1]!;
+    expect(JSON.parse(entrypoint)).toEqual(['node', ...flags, 'dist/src/cli/main.js']);
+    const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    expect(start).toContain(`node ${flags.join(' ')} dist/src/cli/main.js`);
+  });
+});

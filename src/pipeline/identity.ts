@@ -23,12 +23,14 @@ export function batchId(recordIdsInOrder: readonly string[]): string {
 export function recordIds(elements: readonly Uint8Array[]): string[] {
   const seen = new Map<string, number>();
   return elements.map((element) => {
-    // The one-shot hash allocates no Hash object per element.
-    const digest = hash('sha256', element);
-    const occurrence = seen.get(digest) ?? 0;
-    seen.set(digest, occurrence + 1);
-    if (occurrence === 0) return digest.slice(0, ID_HEX_LENGTH);
-    return hash('sha256', `${digest}${occurrence}`).slice(0, ID_HEX_LENGTH);
+    // The one-shot hash allocates no Hash object per element. Hex of the digest's first half, not a slice
+    // of its whole hex: a slice would keep the 64-character string alive as long as the id.
+    const digest = hash('sha256', element, 'buffer');
+    const id = digest.toString('hex', 0, ID_HEX_LENGTH / 2);
+    const occurrence = seen.get(id) ?? 0;
+    seen.set(id, occurrence + 1);
+    if (occurrence === 0) return id;
+    return hash('sha256', `${digest.toString('hex')}${occurrence}`).slice(0, ID_HEX_LENGTH);
   });
 }
 

@@ -19,13 +19,13 @@ const TWO_TO_32 = 4294967296;
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** An integer as a big-endian int64, exact for every integer a double holds below 2^63 in magnitude. */
-export function writeInt64(target: Buffer, value: number, offset: number): void {
+export function writeInt64(target: DataView, value: number, offset: number): void {
   if (!Number.isInteger(value) || value >= 2 ** 63 || value < -(2 ** 63)) {
     throw new UnrepresentableValueError(value, 'is not a 64-bit integer');
   }
   // Division by a power of two and ToUint32 are both exact, so the halves are too, negatives included.
-  target.writeInt32BE(Math.floor(value / TWO_TO_32), offset);
-  target.writeUInt32BE(value >>> 0, offset + 4);
+  target.setInt32(offset, Math.floor(value / TWO_TO_32));
+  target.setUint32(offset + 4, value >>> 0);
 }
 
 /** 2000-01-01T00:00:00Z, PostgreSQL's epoch for timestamps, in Unix seconds. */
@@ -35,7 +35,7 @@ const POSTGRES_EPOCH_SECONDS = 946_684_800;
  * A timestamptz: microseconds since 2000-01-01 UTC as an int64. Times far from 2000 (Go's zero time among
  * them) exceed a double's exact integers once in microseconds, so those take the BigInt path.
  */
-export function writeTimestamp(target: Buffer, time: GoTime, offset: number): void {
+export function writeTimestamp(target: DataView, time: GoTime, offset: number): void {
   const seconds = time.sec - POSTGRES_EPOCH_SECONDS;
   const micros = Math.floor(time.nsec / 1000);
   const value = seconds * 1e6 + micros;
@@ -46,7 +46,7 @@ export function writeTimestamp(target: Buffer, time: GoTime, offset: number): vo
   if (!Number.isInteger(time.sec)) throw new UnrepresentableValueError(time.sec, 'is not a whole number of seconds');
   const exact = BigInt(time.sec - POSTGRES_EPOCH_SECONDS) * 1_000_000n + BigInt(micros);
   if (exact > INT64_MAX || exact < -INT64_MAX - 1n) throw new UnrepresentableValueError(time.sec, 'seconds is beyond any timestamp');
-  target.writeBigInt64BE(exact, offset);
+  target.setBigInt64(offset, exact);
 }
 
 const NUMERIC_POSITIVE = 0x0000;

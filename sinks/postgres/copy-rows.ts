@@ -64,8 +64,14 @@ function numericOf(value: number): Buffer {
   return encoded;
 }
 
+function viewOf(bytes: Buffer): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
 export class CopyRowsWriter {
   private bytes: Buffer;
+  /** The same bytes, for the lengths and integers: DataView's setters compile to plain stores. */
+  private view: DataView;
   private length = 0;
   private readonly ids: string[] = [];
   private readonly ends: number[] = [];
@@ -73,6 +79,7 @@ export class CopyRowsWriter {
 
   constructor(readonly table: string, expectedBytes = 64 * 1024) {
     this.bytes = Buffer.allocUnsafeSlow(Math.max(expectedBytes, 1));
+    this.view = viewOf(this.bytes);
   }
 
   /** Makes room for `count` more bytes, doubling: a batch's rows come in one go, so growth settles fast. */
@@ -81,6 +88,7 @@ export class CopyRowsWriter {
     const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + count));
     this.bytes.copy(grown, 0, 0, this.length);
     this.bytes = grown;
+    this.view = viewOf(grown);
   }
 
   private text(value: string): void {
@@ -88,7 +96,7 @@ export class CopyRowsWriter {
     this.reserve(FIELD_LENGTH_BYTES + value.length * 3);
     const start = this.length + FIELD_LENGTH_BYTES;
     const written = value.length === 0 ? 0 : this.bytes.write(value, start);
-    this.bytes.writeInt32BE(written, this.length);
+    this.view.setInt32(this.length, written);
     this.length = start + written;
   }
 
@@ -100,7 +108,7 @@ export class CopyRowsWriter {
     if (column.type === 'numeric') {
       const encoded = numericOf(column.value(record));
       this.reserve(FIELD_LENGTH_BYTES + encoded.length);
-      this.bytes.writeInt32BE(encoded.length, this.length);
+      this.view.setInt32(this.length, encoded.length);
       encoded.copy(this.bytes, this.length + FIELD_LENGTH_BYTES);
       this.length += FIELD_LENGTH_BYTES + encoded.length;
       return;
@@ -108,14 +116,14 @@ export class CopyRowsWriter {
     this.reserve(FIXED_FIELD_BYTES);
     const at = this.length + FIELD_LENGTH_BYTES;
     if (column.type === 'boolean') {
-      this.bytes.writeInt32BE(1, this.length);
+      this.view.setInt32(this.length, 1);
       this.bytes[at] = column.value(record) ? 1 : 0;
       this.length = at + 1;
       return;
     }
-    this.bytes.writeInt32BE(8, this.length);
-    if (column.type === 'bigint') writeInt64(this.bytes, column.value(record), at);
-    else writeTimestamp(this.bytes, column.value(record), at);
+    this.view.setInt32(this.length, 8);
+    if (column.type === 'bigint') writeInt64(this.view, column.value(record), at);
+    else writeTimestamp(this.view, column.value(record), at);
     this.length = at + 8;
   }
 
@@ -123,7 +131,7 @@ export class CopyRowsWriter {
   add(id: string, record: AnalyticsRecord): void {
     const start = this.length;
     this.reserve(2);
-    this.bytes.writeInt16BE(ANALYTICS_COLUMNS.length, this.length);
+    this.view.setInt16(this.length, ANALYTICS_COLUMNS.length);
     this.length += 2;
     for (const column of ANALYTICS_COLUMNS) {
       try {

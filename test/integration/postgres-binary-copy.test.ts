@@ -72,7 +72,7 @@ describe('COPY binary against PostgreSQL', () => {
     );
     const mismatches = times.filter((t, i) => {
       const ours = Buffer.alloc(8);
-      writeTimestamp(ours, t, 0);
+      writeTimestamp(new DataView(ours.buffer, ours.byteOffset, 8), t, 0);
       return !ours.equals(result.rows[i].b as Buffer);
     });
     expect(mismatches).toEqual([]);

@@ -7,14 +7,16 @@
  *                         (Tyk's columns and the six indexes Sluice keeps on it), in COPY's default text
  *                         format: the ceiling the target is set against
  *   psql_copy_binary      the same in COPY's binary format, which Sluice writes: reported beside it
+ *                         (both `\copy`s run before and after Sluice's run, and count as their mean)
  *   sluice                gateway lists → sluice process → tyk_analytics, until every row is committed;
  *                         timed from when the records appear on the lists of a running, ready Sluice (and,
  *                         reported beside it, from the process's spawn) until the lists and in-flight lists
  *                         are seen empty (polled every 50 ms); the graceful shutdown that follows is timed
  *                         on its own (median_shutdown_ms), not charged to the rate
  *
- * Beside the rates, Sluice's CPU per record over the drain (all its threads, from /proc): a figure that
- * moves less than a rate with whatever else the machine runs.
+ * Beside the rates, CPU per record, figures that move less than a rate with whatever else the machine runs:
+ * over Sluice's drain, Sluice's (all its threads, from /proc), its PostgreSQL backends' and Redis's
+ * (`INFO cpu`); over the text `\copy`, psql's and its backend's.
  *
  * Prints one JSON object. Environment: BENCH_RECORDS (default 200000), BENCH_RUNS (default 3),
  * BENCH_SLUICE (JSON of `sluice` settings for the measured process).
@@ -34,7 +36,9 @@ import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
 import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
-import { DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
+import {
+  DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, exitedChildrenCpuSeconds, median, procStatusMb, redisCpuSeconds, statCpuSeconds,
+} from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -66,11 +70,18 @@ async function lrangeCeiling(redis: Redis, elements: Buffer[]): Promise<number> 
   return elements.length / seconds;
 }
 
+/** A `psql \copy` load: records per second, and the CPU per record of psql and of its server backend. */
+interface CopyLoad {
+  rps: number;
+  psqlCpuUs: number;
+  postgresCpuUs: number;
+}
+
 interface CopyCeilings {
   /** `psql \copy` in COPY's default text format: the ceiling the target is set against. */
-  text: number;
+  text: CopyLoad;
   /** The same rows in COPY's binary format, the one Sluice writes. */
-  binary: number;
+  binary: CopyLoad;
 }
 
 /** A fresh table like the one Sluice writes: Tyk's columns and the six indexes Sluice keeps on it. */
@@ -101,11 +112,23 @@ async function copyCeilings(elements: Buffer[]): Promise<CopyCeilings> {
     psql(`\\copy staged FROM '${files.sluice}' WITH (FORMAT binary)`);
     psql(`\\copy staged TO '${files.text}'`);
     psql(`\\copy staged TO '${files.binary}' WITH (FORMAT binary)`);
-    const timed = async (file: string, options: string): Promise<number> => {
+    const timed = async (file: string, options: string): Promise<CopyLoad> => {
       await createAnalyticsTable(db.pool, 'tyk_analytics', true);
+      // The session prints its backend's /proc stat line around the load (two `cat`s: a few ms of ~3 s).
+      const script = [
+        'SELECT pg_backend_pid() AS backend \\gset',
+        '\\setenv BACKEND :backend',
+        '\\! cat /proc/$BACKEND/stat',
+        `\\copy tyk_analytics FROM '${file}'${options}`,
+        '\\! cat /proc/$BACKEND/stat',
+      ].join('\n');
+      const psqlCpuBefore = exitedChildrenCpuSeconds();
       const started = performance.now();
-      psql(`\\copy tyk_analytics FROM '${file}'${options}`);
-      return elements.length / ((performance.now() - started) / 1000);
+      const printed = execFileSync('psql', [db.url, '-qX', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: script, encoding: 'utf8' });
+      const seconds = (performance.now() - started) / 1000;
+      const [before, after] = printed.trim().split('\n').map(statCpuSeconds);
+      const perRecord = (cpu: number) => (cpu * 1e6) / elements.length;
+      return { rps: elements.length / seconds, psqlCpuUs: perRecord(exitedChildrenCpuSeconds() - psqlCpuBefore), postgresCpuUs: perRecord(after! - before!) };
     };
     return { text: await timed(files.text, ''), binary: await timed(files.binary, ' WITH (FORMAT binary)') };
   } finally {
@@ -126,6 +149,8 @@ interface SluiceRun {
   cpuUsPerRecord: number;
   /** The CPU of the database's server processes over the same span, per record. */
   pgCpuUsPerRecord: number;
+  /** Redis's CPU over the same span, per record (the benchmark's own polling for drained lists included). */
+  redisCpuUsPerRecord: number;
 }
 
 /**
@@ -154,12 +179,15 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
     let stopping = 0;
     let cpuAtRelease = 0;
     let cpu = 0;
+    let redisCpuAtRelease = 0;
+    let redisCpu = 0;
     const pgCpu = new DatabaseCpu(db.pool);
     try {
       await untilReady(sluice, port);
       await pgCpu.start();
       released = performance.now();
       cpuAtRelease = cpuSeconds(sluice.proc.pid!);
+      redisCpuAtRelease = await redisCpuSeconds(redis);
       await releaseStaged(redis, keys);
       // Sluice acknowledges a batch only after its rows committed, so drained lists mean stored rows. Polling
       // count(*) instead would load the PostgreSQL being measured with a scan of a growing table.
@@ -170,6 +198,7 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
       }, 600_000, 'drained lists', DRAIN_POLL_MS);
       done = performance.now();
       cpu = cpuSeconds(sluice.proc.pid!) - cpuAtRelease;
+      redisCpu = (await redisCpuSeconds(redis)) - redisCpuAtRelease;
     } finally {
       stopping = performance.now();
       sluice.kill('SIGTERM');
@@ -178,26 +207,62 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
     const shutdownMs = performance.now() - stopping;
     const stored = (await db.pool.query('SELECT count(*)::int AS n FROM tyk_analytics')).rows[0].n;
     if (stored !== elements.length) throw new Error(`tyk_analytics holds ${stored} rows, expected ${elements.length}`);
-    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak, shutdownMs, cpuUsPerRecord: (cpu * 1e6) / elements.length, pgCpuUsPerRecord: (pgCpu.seconds * 1e6) / elements.length };
+    return { rps: elements.length / ((done - released) / 1000), rpsWithStartup: elements.length / ((done - spawned) / 1000), peakRssMb: peak, shutdownMs, cpuUsPerRecord: (cpu * 1e6) / elements.length, pgCpuUsPerRecord: (pgCpu.seconds * 1e6) / elements.length, redisCpuUsPerRecord: (redisCpu * 1e6) / elements.length };
   } finally {
     await deleteMatching(redis, retryQueueKeys(prefix));
     await db.drop();
   }
 }
 
+/**
+ * The `\copy` ceilings measured before and after Sluice's run, as one: this machine's speed drifts by a
+ * quarter within minutes (PostgreSQL's CPU per `\copy`ed row moved between 13 and 19 µs), so a ceiling
+ * measured on one side only compared Sluice with a different machine. Rates from the mean time.
+ */
+function bracketing(before: CopyCeilings, after: CopyCeilings): CopyCeilings {
+  const mean = (a: CopyLoad, b: CopyLoad): CopyLoad => ({
+    rps: 2 / (1 / a.rps + 1 / b.rps),
+    psqlCpuUs: (a.psqlCpuUs + b.psqlCpuUs) / 2,
+    postgresCpuUs: (a.postgresCpuUs + b.postgresCpuUs) / 2,
+  });
+  return { text: mean(before.text, after.text), binary: mean(before.binary, after.binary) };
+}
+
+/** One run's figures: Sluice, and the ceilings measured beside it. */
+interface Run {
+  lrange: number;
+  copy: CopyCeilings;
+  sluice: SluiceRun;
+}
+
+/** CPU per record of the whole pipeline during Sluice's drain: Sluice, PostgreSQL and Redis. */
+const pipelineCpuUs = ({ sluice: s }: Run) => s.cpuUsPerRecord + s.pgCpuUsPerRecord + s.redisCpuUsPerRecord;
+/** CPU per record of the text `\copy`: psql and its backend. */
+const copyCpuUs = ({ copy }: Run) => copy.text.psqlCpuUs + copy.text.postgresCpuUs;
+
+function describeRun(run: Run): string {
+  const { sluice: s, copy } = run;
+  return `sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.text.rps.toFixed(0)}/s (binary ${copy.binary.rps.toFixed(0)}/s), `
+    + `LRANGE ${run.lrange.toFixed(0)}/s, ratio ${(s.rps / copy.text.rps).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, shutdown ${s.shutdownMs.toFixed(0)} ms, `
+    + `CPU per record: Sluice ${s.cpuUsPerRecord.toFixed(1)} µs + PostgreSQL ${s.pgCpuUsPerRecord.toFixed(1)} + Redis ${s.redisCpuUsPerRecord.toFixed(1)} `
+    + `against \\copy's ${copyCpuUs(run).toFixed(1)} (psql ${copy.text.psqlCpuUs.toFixed(1)} + PostgreSQL ${copy.text.postgresCpuUs.toFixed(1)})`;
+}
+
 async function main(): Promise<void> {
   const elements = makeElements();
   const bytes = elements.reduce((n, e) => n + e.length, 0);
   const redis = new Redis('redis://127.0.0.1:6379');
-  const runs: Array<{ lrange: number; copy: number; copyBinary: number; sluice: number; withStartup: number; rss: number; shutdownMs: number; cpuUs: number; pgCpuUs: number }> = [];
+  const runs: Run[] = [];
   for (let i = 0; i < RUNS; i++) {
     const lrange = await lrangeCeiling(redis, elements);
-    const { text: copy, binary: copyBinary } = await copyCeilings(elements);
-    const s = await sluiceRun(redis, elements);
-    runs.push({ lrange, copy, copyBinary, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, shutdownMs: s.shutdownMs, cpuUs: s.cpuUsPerRecord, pgCpuUs: s.pgCpuUsPerRecord });
-    process.stderr.write(`run ${i + 1}/${RUNS}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), \\copy ${copy.toFixed(0)}/s (binary ${copyBinary.toFixed(0)}/s), LRANGE ${lrange.toFixed(0)}/s, ratio ${(s.rps / copy).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, shutdown ${s.shutdownMs.toFixed(0)} ms, ${s.cpuUsPerRecord.toFixed(1)} µs CPU per record (PostgreSQL ${s.pgCpuUsPerRecord.toFixed(1)} µs)\n`);
+    const copyBefore = await copyCeilings(elements);
+    const sluice = await sluiceRun(redis, elements);
+    const run = { lrange, copy: bracketing(copyBefore, await copyCeilings(elements)), sluice };
+    runs.push(run);
+    process.stderr.write(`run ${i + 1}/${RUNS}: ${describeRun(run)}\n`);
   }
   await redis.quit();
+  const medianOf = (figure: (run: Run) => number, digits = 0) => Number(median(runs.map(figure)).toFixed(digits));
   const result = {
     benchmark: 'redis-to-tyk_analytics',
     records: RECORDS,
@@ -205,21 +270,31 @@ async function main(): Promise<void> {
     runs: RUNS,
     sluice_settings: SLUICE_SETTINGS ?? 'defaults',
     median_records_per_second: {
-      sluice: Math.round(median(runs.map((r) => r.sluice))),
-      sluice_including_startup: Math.round(median(runs.map((r) => r.withStartup))),
-      psql_copy_ceiling: Math.round(median(runs.map((r) => r.copy))),
-      psql_copy_binary: Math.round(median(runs.map((r) => r.copyBinary))),
-      redis_lrange_ceiling: Math.round(median(runs.map((r) => r.lrange))),
+      sluice: medianOf((r) => r.sluice.rps),
+      sluice_including_startup: medianOf((r) => r.sluice.rpsWithStartup),
+      psql_copy_ceiling: medianOf((r) => r.copy.text.rps),
+      psql_copy_binary: medianOf((r) => r.copy.binary.rps),
+      redis_lrange_ceiling: medianOf((r) => r.lrange),
     },
-    median_ratio_sluice_to_copy: Number(median(runs.map((r) => r.sluice / r.copy)).toFixed(3)),
-    ratios_sluice_to_copy: runs.map((r) => Number((r.sluice / r.copy).toFixed(3))),
-    median_ratio_sluice_to_copy_binary: Number(median(runs.map((r) => r.sluice / r.copyBinary)).toFixed(3)),
-    median_ratio_sluice_including_startup_to_copy: Number(median(runs.map((r) => r.withStartup / r.copy)).toFixed(3)),
-    median_ratio_sluice_to_lrange: Number(median(runs.map((r) => r.sluice / r.lrange)).toFixed(3)),
-    peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.rss))),
-    median_shutdown_ms: Math.round(median(runs.map((r) => r.shutdownMs))),
-    median_sluice_cpu_us_per_record: Number(median(runs.map((r) => r.cpuUs)).toFixed(1)),
-    median_postgres_cpu_us_per_record: Number(median(runs.map((r) => r.pgCpuUs)).toFixed(1)),
+    median_ratio_sluice_to_copy: medianOf((r) => r.sluice.rps / r.copy.text.rps, 3),
+    ratios_sluice_to_copy: runs.map((r) => Number((r.sluice.rps / r.copy.text.rps).toFixed(3))),
+    median_ratio_sluice_to_copy_binary: medianOf((r) => r.sluice.rps / r.copy.binary.rps, 3),
+    median_ratio_sluice_including_startup_to_copy: medianOf((r) => r.sluice.rpsWithStartup / r.copy.text.rps, 3),
+    median_ratio_sluice_to_lrange: medianOf((r) => r.sluice.rps / r.lrange, 3),
+    peak_rss_mb: Math.round(Math.max(...runs.map((r) => r.sluice.peakRssMb))),
+    median_shutdown_ms: medianOf((r) => r.sluice.shutdownMs),
+    median_sluice_cpu_us_per_record: medianOf((r) => r.sluice.cpuUsPerRecord, 1),
+    median_postgres_cpu_us_per_record: medianOf((r) => r.sluice.pgCpuUsPerRecord, 1),
+    median_redis_cpu_us_per_record: medianOf((r) => r.sluice.redisCpuUsPerRecord, 1),
+    // `\copy` keeps about one core busy (psql and one backend, taking turns) and the pipeline as many as
+    // there are, so the rate ratio is about cores_busy.pipeline / cores_busy.copy × cpu_ratio_copy_to_pipeline.
+    median_pipeline_cpu_us_per_record: medianOf(pipelineCpuUs, 1),
+    median_copy_cpu_us_per_record: medianOf(copyCpuUs, 1),
+    median_cpu_ratio_copy_to_pipeline: medianOf((r) => copyCpuUs(r) / pipelineCpuUs(r), 3),
+    median_cores_busy: {
+      pipeline: medianOf((r) => (r.sluice.rps * pipelineCpuUs(r)) / 1e6, 2),
+      copy: medianOf((r) => (r.copy.text.rps * copyCpuUs(r)) / 1e6, 2),
+    },
     targets: { ratio_sluice_to_copy: 0.5, peak_rss_mb: 256 },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

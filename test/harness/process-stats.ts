@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
+import type { Redis } from 'ioredis';
 
 /*
  * Figures the benchmarks and the memory tests read off a run: medians (these machines are noisy, single
@@ -31,10 +32,24 @@ const TICKS_PER_SECOND = 100;
  * stime). A rate moves with whatever else the machine runs; CPU per record moves less.
  */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name may hold spaces and parentheses; the fields after its closing one are fixed.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** The fields of a /proc/<pid>/stat line after the command name, which may hold spaces and parentheses. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** cpuSeconds of a /proc/<pid>/stat line read elsewhere (e.g. printed by a `psql` session for its backend). */
+export function statCpuSeconds(stat: string): number {
+  const fields = statFields(stat);
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** CPU seconds of this process's children that have exited and been waited for (cutime and cstime). */
+export function exitedChildrenCpuSeconds(): number {
+  const fields = statFields(readFileSync('/proc/self/stat', 'utf8'));
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
 }
 
 /**
@@ -75,4 +90,11 @@ export class DatabaseCpu {
     for (const { from, last } of this.backends.values()) total += last - from;
     return total;
   }
+}
+
+/** CPU seconds the Redis server has used since it started, all its threads (`INFO cpu`). */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)![1]);
+  return field('used_cpu_sys') + field('used_cpu_user');
 }

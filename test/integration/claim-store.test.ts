@@ -68,6 +68,7 @@ describe('ClaimStore claims', () => {
     expect(await redis.lrangeBuffer(batch.inflightKey, 0, -1)).toEqual(elements.slice(0, 1_000));
     expect(await redis.lrangeBuffer(source, 0, -1)).toEqual(elements.slice(1_000));
     await claims.ack(batch);
+    await redis.del(source);
   });
 
   it('copies the elements through Lua, with the same result, for a user whose ACL refuses SORT', async () => {
@@ -85,6 +86,7 @@ describe('ClaimStore claims', () => {
       expect(batch.elements).toEqual(elements.slice(0, 15));
       expect(await redis.lrangeBuffer(source, 0, -1)).toEqual(elements.slice(15));
       await claims.ack(batch);
+      await redis.del(source);
     } finally {
       limited.disconnect();
       await redis.call('ACL', 'DELUSER', user);
@@ -103,7 +105,7 @@ describe('ClaimStore claims', () => {
     expect((await claim(source, inflight, index, 4, 30_000, 0))[0]).toBe(4);
     expect(await redis.lrangeBuffer(inflight, 0, -1)).toEqual(elements.slice(0, 4));
     expect(await redis.llen(source)).toBe(6);
-    await redis.del(inflight, index);
+    await redis.del(inflight, index, source);
   });
 });
 

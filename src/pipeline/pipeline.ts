@@ -10,6 +10,7 @@ import type { DeadLetter, DeadLetters } from '../delivery/dead-letters.js';
 import type { Delivery, SinkRunner } from '../delivery/sink-runner.js';
 import { startRetryWorker, type RetryJobData, type RetryQueue } from '../delivery/retry-queue.js';
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
+import { ClaimTurns } from './claim-turns.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { SinkError, type WriteOutcome } from '../../sinks/sink.js';
 import { prepareBatch, preparesOffThread, type PreparedBatch, type PreparingRoute, type ShareContent } from './prepare-batch.js';
@@ -124,6 +125,7 @@ export class Pipeline {
   private heldBackByRetryQueues = false;
   /** Set while an orphan waits for room: fresh claims hold back so the older records go first. */
   private orphanWaiting = false;
+  private readonly claimTurns = new ClaimTurns();
   lastClaimLoopAt = Date.now();
 
   constructor(private readonly parts: PipelineParts) {
@@ -229,16 +231,24 @@ export class Pipeline {
 
   /**
    * Waits until a batch fits, then reserves its slot in the same synchronous step as the check, so that
-   * the 23 claim loops cannot all pass the check before any of their claims comes back.
+   * the 23 claim loops cannot all pass the check before any of their claims comes back. Claim loops take
+   * turns (ClaimTurns); an orphan goes before them all.
    */
-  private async reserveRoom(forOrphan = false): Promise<boolean> {
-    while (!this.hasRoom() || (this.orphanWaiting && !forOrphan)) {
-      if (this.claiming.signal.aborted) return false;
+  private reserveRoom(forOrphan = false): Promise<boolean> {
+    const tryReserve = () => {
+      if (!this.hasRoom() || (this.orphanWaiting && !forOrphan)) return false;
+      this.claimsInProgress += 1;
+      return true;
+    };
+    return forOrphan ? this.reserveOutOfTurn(tryReserve) : this.claimTurns.take(tryReserve, this.claiming.signal);
+  }
+
+  private async reserveOutOfTurn(tryReserve: () => boolean): Promise<boolean> {
+    while (!this.claiming.signal.aborted) {
+      if (tryReserve()) return true;
       await sleep(25, this.claiming.signal);
     }
-    if (this.claiming.signal.aborted) return false;
-    this.claimsInProgress += 1;
-    return true;
+    return false;
   }
 
   private async claimLoop(key: SourceKey): Promise<void> {

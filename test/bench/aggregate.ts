@@ -82,7 +82,7 @@ function makeWorkload(): Workload {
 
 
 async function drainDecodeCeiling(redis: Redis, elements: readonly Buffer[]): Promise<number> {
-  const prefix = uniquePrefix(`bench-drain-${process.pid}`);
+  const prefix = uniquePrefix('bench-drain');
   const keys = msgpackKeys(prefix);
   await pushRoundRobin(redis, keys, elements);
   const claims = new ClaimStore(redis, `bench-drain-${process.pid}`, 30_000);
@@ -115,7 +115,7 @@ interface SluiceRun {
 
 async function sluiceRun(redis: Redis, work: Workload, mode: Mode): Promise<SluiceRun> {
   const db = await freshDatabase('bench_agg');
-  const prefix = uniquePrefix(`bench-agg-${process.pid}`);
+  const prefix = uniquePrefix('bench-agg');
   const keys = msgpackKeys(prefix);
   const redisUrl = new URL(REDIS_URL);
   try {

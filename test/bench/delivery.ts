@@ -84,7 +84,7 @@ async function backlogMemory(redis: Redis) {
   const bytesPerSecond = Math.round(SINK_RATE * wireBytes);
   const db = await freshDatabase('bench_backlog');
   const { proxy, url: throttledUrl } = await proxyPostgres(db.url, { bytesPerSecond });
-  const prefix = uniquePrefix(`bench-backlog-${process.pid}`);
+  const prefix = uniquePrefix('bench-backlog');
   const keys = msgpackKeys(prefix);
   const pumpName = `bench_backlog_${process.pid}`;
   try {
@@ -201,7 +201,7 @@ type RetryMode = 'bullmq' | 'none';
 
 async function retryRun(redis: Redis, elements: readonly Buffer[], sinkKind: 'sql' | 'discard', mode: RetryMode): Promise<{ steady: number; overall: number }> {
   const db = sinkKind === 'sql' ? await freshDatabase('bench_retry') : undefined;
-  const prefix = uniquePrefix(`bench-retry-${process.pid}`);
+  const prefix = uniquePrefix('bench-retry');
   const pumpKey = `bench_retry_${process.pid}_${sinkKind}`;
   const logger = createLogger({ level: 'warn', destination: process.stderr });
   const { config } = loadConfig({

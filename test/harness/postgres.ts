@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { OWNER, isAbandoned } from './owner.js';
 
 /** A database of its own for one test file, so files can run in parallel against one server. */
 export interface TestDatabase {
@@ -11,11 +12,38 @@ export interface TestDatabase {
 
 const ADMIN_URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
+/*
+ * A test or benchmark that is killed never drops its database (a benchmark's holds hundreds of MB). Each
+ * database's comment names the process that made it (owner.ts); the first freshDatabase of a process drops
+ * those whose process has ended.
+ */
+const MARK = 'sluice test database of ';
+
+/** Drops the test databases whose process has ended; returns their names. */
+export async function dropAbandonedDatabases(): Promise<string[]> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ name: string; mark: string | null }>(
+      `SELECT datname AS name, shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname LIKE 'sluice\\_%'`,
+    );
+    const abandoned = rows.filter(({ mark }) => mark?.startsWith(MARK) && isAbandoned(mark));
+    for (const { name } of abandoned) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    return abandoned.map(({ name }) => name);
+  } finally {
+    await admin.end();
+  }
+}
+
+let abandonedDropped: Promise<string[]> | undefined;
+
 export async function freshDatabase(label: string): Promise<TestDatabase> {
+  await (abandonedDropped ??= dropAbandonedDatabases());
   const name = `sluice_${label}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`COMMENT ON DATABASE ${name} IS ${admin.escapeLiteral(MARK + OWNER)}`);
   await admin.end();
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;

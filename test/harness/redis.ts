@@ -1,13 +1,33 @@
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { OWNER, isAbandoned } from './owner.js';
 import { analyticsKeys, inflightIndexKey } from '../../src/source/source-keys.js';
 import { RETRY_QUEUE_PREFIX, retryQueueName } from '../../src/delivery/retry-queue.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A key prefix no other test uses, so test files can share the one Redis. */
+/**
+ * A key prefix no other test uses, so test files can share the one Redis. It names its process (owner.ts),
+ * so that keys a killed test or benchmark left behind can be found (deleteAbandonedKeys).
+ */
 export function uniquePrefix(label: string): string {
-  return `t-${label}-${randomBytes(3).toString('hex')}-`;
+  return `t-${label}-${OWNER}-${randomBytes(3).toString('hex')}-`;
+}
+
+/**
+ * Deletes the keys under prefixes of processes that have ended: gateway and in-flight lists, dead letters,
+ * BullMQ's retry queues (their names hold the prefix too). Returns how many.
+ */
+export async function deleteAbandonedKeys(redis: Redis): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', '*t-*', 'COUNT', 1000);
+    cursor = next;
+    const abandoned = keys.filter((key) => /(^|[{-])t-/.test(key) && isAbandoned(key));
+    if (abandoned.length > 0) deleted += await redis.del(...abandoned);
+  } while (cursor !== '0');
+  return deleted;
 }
 
 /** Deletes every key matching a SCAN pattern; for keys a test or bench cannot name one by one (BullMQ's). */

@@ -1,0 +1,68 @@
+import { spawnSync } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OWNER } from '../harness/owner.js';
+import { dropAbandonedDatabases } from '../harness/postgres.js';
+import { deleteAbandonedKeys, redisClient, uniquePrefix } from '../harness/redis.js';
+
+/*
+ * The harness drops the databases and keys that killed tests and benchmarks left behind: only those whose
+ * process has ended, and only those made on this host.
+ */
+
+const ADMIN_URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test';
+
+const HOST = OWNER.split('.')[0]!;
+
+async function databaseMarked(admin: pg.Client, name: string, host: string, pid: number): Promise<void> {
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`COMMENT ON DATABASE ${name} IS ${admin.escapeLiteral(`sluice test database of ${host}.${pid}`)}`);
+}
+
+describe('abandoned test databases', () => {
+  it('are dropped when their process has ended on this host, and kept otherwise', async () => {
+    const ended = spawnSync(process.execPath, ['-e', '']).pid;
+    const suffix = `${process.pid}_${Date.now()}`;
+    const names = { ended: `sluice_abandoned_${suffix}`, running: `sluice_running_${suffix}`, elsewhere: `sluice_elsewhere_${suffix}` };
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    try {
+      await databaseMarked(admin, names.ended, HOST, ended);
+      await databaseMarked(admin, names.running, HOST, process.pid);
+      await databaseMarked(admin, names.elsewhere, HOST === 'ffffff' ? '000000' : 'ffffff', ended);
+      const dropped = await dropAbandonedDatabases();
+      // Another test file's first freshDatabase may have dropped it already: either way it is gone.
+      expect(dropped.filter((name) => name.endsWith(suffix))).toEqual(dropped.includes(names.ended) ? [names.ended] : []);
+      const { rows } = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [`%${suffix}`]);
+      expect(rows.map((r) => r.datname)).toEqual([names.elsewhere, names.running]);
+    } finally {
+      for (const name of Object.values(names)) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
+
+describe('abandoned test keys', () => {
+  const redis = redisClient();
+  afterAll(() => redis.quit());
+
+  it('are deleted when their process has ended on this host, whatever Sluice or BullMQ made of the prefix', async () => {
+    const ended = spawnSync(process.execPath, ['-e', '']).pid;
+    const tag = Date.now().toString(16).slice(-6).padStart(6, '0');
+    const endedPrefix = `t-cleanup-${HOST}.${ended}-${tag}-`;
+    const elsewherePrefix = `t-cleanup-${HOST === 'ffffff' ? '000000' : 'ffffff'}.${ended}-${tag}-`;
+    const ownPrefix = uniquePrefix('cleanup');
+    const keysOf = (prefix: string) => [
+      `${prefix}tyk-system-analytics_3`, `{${prefix}tyk-system-analytics_3}:inflight`, `{sluice}:retry-${prefix}sql:meta`,
+    ];
+    const all = [...keysOf(endedPrefix), ...keysOf(elsewherePrefix), ...keysOf(ownPrefix)];
+    try {
+      for (const key of all) await redis.rpush(key, 'x');
+      await deleteAbandonedKeys(redis);
+      const left = await Promise.all(all.map(async (key) => [key, await redis.exists(key)] as const));
+      expect(left.filter(([, n]) => n === 1).map(([key]) => key)).toEqual([...keysOf(elsewherePrefix), ...keysOf(ownPrefix)]);
+    } finally {
+      await redis.del(...all);
+    }
+  });
+});

@@ -1,12 +1,10 @@
 /*
- * Claim loops take turns at the pipeline's room. Without turns, the loop whose claim just came back finds
- * a freed slot before the loops that poll for one, so one list can run many batches ahead of the others:
- * in a per-minute aggregate benchmark, 10 of the first 20 claims came from one of 11 lists, and the lists
- * drifted up to 16 batches apart. A gateway spreads its records over its lists, so a backlog's lists hold
- * the same stretch of time: claimed in turn, the batches prepared and folded together cover the same
- * minutes, and an aggregate fold merges them into fewer rows (about 0.44 rows per record against 1.45
- * for batches from different stretches, in the benchmark's traffic). It is also what a user expects of a
- * backlog: every list drains at the same pace, none waits for the others to empty.
+ * Claim loops take turns at the pipeline's room. Without turns, the loop whose claim had just come back
+ * found a freed slot before the loops polling for one, so one list could run many batches ahead of the
+ * others (README, "What made the difference"). Gateways spread their records over their lists, so the
+ * lists of a backlog hold about the same stretch of time: claimed in turn, the batches prepared and folded
+ * together cover the same minutes, and an aggregate fold merges them into fewer rows. It is also what a
+ * user expects of a backlog: every list drains at the same pace.
  */
 
 /** How often the loop whose turn it is asks again: the room it waits for frees up without telling anyone. */
@@ -31,24 +29,26 @@ export class ClaimTurns {
     try {
       for (;;) {
         if (signal.aborted) return false;
-        if (this.queue[0] === me && tryReserve()) return true;
-        await this.wait(me, signal);
+        const myTurn = this.queue[0] === me;
+        if (myTurn && tryReserve()) return true;
+        await this.wait(me, signal, myTurn);
       }
     } finally {
       this.queue.splice(this.queue.indexOf(me), 1);
-      // The next loop need not wait for its poll: the room just taken may not have been the last.
+      // The next loop's turn: it looks at once, as the room just taken may not have been the last.
       this.queue[0]?.wake();
     }
   }
 
-  private wait(me: Waiter, signal: AbortSignal): Promise<void> {
+  /** Until woken or aborted; the loop whose turn it is also looks again every POLL_MS. */
+  private wait(me: Waiter, signal: AbortSignal, polls: boolean): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, POLL_MS);
+      const timer = polls ? setTimeout(done, POLL_MS) : undefined;
       me.wake = done;
       signal.addEventListener('abort', done, { once: true });
     });

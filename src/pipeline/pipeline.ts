@@ -230,22 +230,23 @@ export class Pipeline {
   }
 
   /**
-   * Waits until a batch fits, then reserves its slot in the same synchronous step as the check, so that
-   * the 23 claim loops cannot all pass the check before any of their claims comes back. Claim loops take
-   * turns (ClaimTurns); an orphan goes before them all.
+   * Reserves a claim slot when there is room, in the same synchronous step as the check, so that the 23
+   * claim loops cannot all pass the check before any of their claims comes back.
    */
-  private reserveRoom(forOrphan = false): Promise<boolean> {
-    const tryReserve = () => {
-      if (!this.hasRoom() || (this.orphanWaiting && !forOrphan)) return false;
-      this.claimsInProgress += 1;
-      return true;
-    };
-    return forOrphan ? this.reserveOutOfTurn(tryReserve) : this.claimTurns.take(tryReserve, this.claiming.signal);
+  private reserveIf(room: boolean): boolean {
+    if (room) this.claimsInProgress += 1;
+    return room;
   }
 
-  private async reserveOutOfTurn(tryReserve: () => boolean): Promise<boolean> {
+  /** A claim loop's wait for a slot: loops take turns (ClaimTurns), and all hold back for a waiting orphan. */
+  private reserveInTurn(): Promise<boolean> {
+    return this.claimTurns.take(() => this.reserveIf(this.hasRoom() && !this.orphanWaiting), this.claiming.signal);
+  }
+
+  /** An orphan's wait for a slot: before any claim loop, whose turn it may be. */
+  private async reserveOutOfTurn(): Promise<boolean> {
     while (!this.claiming.signal.aborted) {
-      if (tryReserve()) return true;
+      if (this.reserveIf(this.hasRoom())) return true;
       await sleep(25, this.claiming.signal);
     }
     return false;
@@ -254,7 +255,7 @@ export class Pipeline {
   private async claimLoop(key: SourceKey): Promise<void> {
     const { claims, settings, logger } = this.parts;
     let failures = 0;
-    while (await this.reserveRoom()) {
+    while (await this.reserveInTurn()) {
       this.lastClaimLoopAt = Date.now();
       let batch: ClaimedBatch | null = null;
       let failure: unknown;
@@ -300,7 +301,7 @@ export class Pipeline {
             if (!this.hasRoom()) {
               // Without this, busy claim loops take every freed slot and a dead worker's batches wait for a lull.
               this.orphanWaiting = await claims.hasOrphans(key.name);
-              if (!this.orphanWaiting || !(await this.reserveRoom(true))) break;
+              if (!this.orphanWaiting || !(await this.reserveOutOfTurn())) break;
               this.claimsInProgress -= 1;
             }
             const [orphan] = await claims.takeOrphans(key.name, 1);

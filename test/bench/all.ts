@@ -7,8 +7,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { REDIS_URL, deleteAbandonedKeys } from '../harness/redis.js';
+import { deleteAbandonedKeys } from '../harness/redis.js';
 
 const BENCHMARKS = ['run', 'aggregate', 'delivery', 'mongo', 'scaling'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -23,19 +22,10 @@ function runBenchmark(name: string): Promise<{ code: number | null; stdout: stri
   });
 }
 
-/** Keys that killed benchmarks or tests left in Redis; their databases go at each benchmark's first freshDatabase. */
-async function sweepAbandonedKeys(): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    const deleted = await deleteAbandonedKeys(redis);
-    if (deleted > 0) process.stderr.write(`[bench] deleted ${deleted} keys that killed runs had left in Redis\n`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function main(): Promise<void> {
-  await sweepAbandonedKeys();
+  // Keys that killed benchmarks or tests left; their databases go at each benchmark's first freshDatabase.
+  const deleted = await deleteAbandonedKeys();
+  if (deleted > 0) process.stderr.write(`[bench] deleted ${deleted} keys that killed runs had left in Redis\n`);
   const results: Record<string, unknown> = {};
   const failed: Array<{ benchmark: string; exit_code: number | null; stdout: string }> = [];
   for (const name of BENCHMARKS) {

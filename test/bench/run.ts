@@ -35,7 +35,7 @@ import { CopyRowsWriter, copyChunks } from '../../sinks/postgres/copy-rows.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
-import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
+import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin, uniquePrefix } from '../harness/redis.js';
 import {
   DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, exitedChildrenCpuSeconds, median, procStatusMb, redisCpuSeconds, statCpuSeconds,
 } from '../harness/process-stats.js';
@@ -159,7 +159,7 @@ interface SluiceRun {
  */
 async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
   const db = await freshDatabase('bench_sluice');
-  const prefix = `bench-${process.pid}-${Date.now()}-`;
+  const prefix = uniquePrefix('bench-sql');
   const keys = analyticsKeys(prefix).filter((k) => k.encoding === 'msgpack').map((k) => k.name);
   const port = await freePort();
   try {

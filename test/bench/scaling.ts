@@ -14,6 +14,7 @@ import { createRedisClient, waitUntilReady } from '../../src/source/redis-connec
 import type { StorageConfig } from '../../src/config/types.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { startCluster, storageConfig } from '../harness/redis-servers.js';
+import { uniquePrefix } from '../harness/redis.js';
 import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig, type SluiceProcess } from '../harness/sluice.js';
 import { gatewayTraffic, pushTraffic, rowsByPath, total } from '../harness/gateway-traffic.js';
 import { BASE_RECORD } from '../harness/records.js';
@@ -66,7 +67,7 @@ async function scaling(redis: Redis | Cluster, storage: StorageConfig, where: st
 }
 
 async function onStandalone(): Promise<WorkerFigures> {
-  const prefix = `bench-scaling-${process.pid}-`;
+  const prefix = uniquePrefix('bench-scaling');
   const redis = new Redis('redis://127.0.0.1:6379');
   try {
     return await scaling(redis, storageConfig({ host: '127.0.0.1', port: 6379, key_prefix: prefix }), 'standalone');

@@ -1,4 +1,4 @@
-import { deleteAbandonedKeys, deleteMatching, redisClient, retryQueueKeys } from './redis.js';
+import { deleteAbandonedKeys } from './redis.js';
 import { chooseServiceMode, dockerReachable, startContainerServices, type StartedServices } from './services.js';
 
 let started: StartedServices | undefined;
@@ -10,36 +10,22 @@ export async function setup(): Promise<void> {
     started = await startContainerServices();
     Object.assign(process.env, started.env);
   } else {
-    await sweepAbandonedKeys();
+    const deleted = await deleteAbandonedKeys();
+    if (deleted > 0) console.log(`[sluice tests] deleted ${deleted} keys that killed runs had left in Redis`);
   }
   const mongo = process.env.MONGO_URL ? 'MongoDB at MONGO_URL' : 'CongoDB (in-process MongoDB wire server; capped/TTL/unique/transaction checks by command monitoring)';
   console.log(`[sluice tests] services: ${mode === 'containers' ? 'testcontainers (Docker engine found)' : 'local (no Docker engine)'}; Redis ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}; PostgreSQL ${process.env.SLUICE_TEST_PG_URL ?? '127.0.0.1:5432'}; Mongo: ${mongo}`);
 }
 
-/** Keys that killed test or benchmark runs left in the shared Redis (abandoned databases go as tests start). */
-async function sweepAbandonedKeys(): Promise<void> {
-  const redis = redisClient();
-  try {
-    const deleted = await deleteAbandonedKeys(redis);
-    if (deleted > 0) console.log(`[sluice tests] deleted ${deleted} keys that killed runs had left in Redis`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /**
  * BullMQ creates a retry queue's keys (`…:meta` and others) on its own, so tests cannot delete them one by
- * one; every test prefix starts with `t-` (uniquePrefix), and their retry queues are swept here.
+ * one; they are swept here with the rest of what this run's test processes, now ended, left behind. Keys
+ * of a run still going on (another suite, a benchmark) are not touched.
  */
 export async function teardown(): Promise<void> {
   if (started) {
     await started.stop();
     return;
   }
-  const redis = redisClient();
-  try {
-    await deleteMatching(redis, retryQueueKeys('t-'));
-  } finally {
-    redis.disconnect();
-  }
+  await deleteAbandonedKeys();
 }

@@ -15,19 +15,24 @@ export function uniquePrefix(label: string): string {
 }
 
 /**
- * Deletes the keys under prefixes of processes that have ended: gateway and in-flight lists, dead letters,
- * BullMQ's retry queues (their names hold the prefix too). Returns how many.
+ * Deletes the keys under prefixes of processes that have ended: gateway, staged and in-flight lists, dead
+ * letters, BullMQ's retry queues (their names hold the prefix too). Returns how many.
  */
-export async function deleteAbandonedKeys(redis: Redis): Promise<number> {
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', '*t-*', 'COUNT', 1000);
-    cursor = next;
-    const abandoned = keys.filter((key) => /(^|[{-])t-/.test(key) && isAbandoned(key));
-    if (abandoned.length > 0) deleted += await redis.del(...abandoned);
-  } while (cursor !== '0');
-  return deleted;
+export async function deleteAbandonedKeys(): Promise<number> {
+  const redis = redisClient();
+  try {
+    let deleted = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', '*t-*', 'COUNT', 1000);
+      cursor = next;
+      const abandoned = keys.filter((key) => /(^|[{:-])t-/.test(key) && isAbandoned(key));
+      if (abandoned.length > 0) deleted += await redis.del(...abandoned);
+    } while (cursor !== '0');
+    return deleted;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Deletes every key matching a SCAN pattern; for keys a test or bench cannot name one by one (BullMQ's). */

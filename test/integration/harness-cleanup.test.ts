@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OWNER } from '../harness/owner.js';
-import { dropAbandonedDatabases } from '../harness/postgres.js';
+import { ADMIN_URL, dropAbandonedDatabases, markDatabase } from '../harness/postgres.js';
 import { deleteAbandonedKeys, redisClient, uniquePrefix } from '../harness/redis.js';
 
 /*
@@ -10,13 +10,12 @@ import { deleteAbandonedKeys, redisClient, uniquePrefix } from '../harness/redis
  * process has ended, and only those made on this host.
  */
 
-const ADMIN_URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
 const HOST = OWNER.split('.')[0]!;
 
 async function databaseMarked(admin: pg.Client, name: string, host: string, pid: number): Promise<void> {
   await admin.query(`CREATE DATABASE ${name}`);
-  await admin.query(`COMMENT ON DATABASE ${name} IS ${admin.escapeLiteral(`sluice test database of ${host}.${pid}`)}`);
+  await markDatabase(admin, name, `${host}.${pid}`);
 }
 
 describe('abandoned test databases', () => {
@@ -53,12 +52,13 @@ describe('abandoned test keys', () => {
     const elsewherePrefix = `t-cleanup-${HOST === 'ffffff' ? '000000' : 'ffffff'}.${ended}-${tag}-`;
     const ownPrefix = uniquePrefix('cleanup');
     const keysOf = (prefix: string) => [
-      `${prefix}tyk-system-analytics_3`, `{${prefix}tyk-system-analytics_3}:inflight`, `{sluice}:retry-${prefix}sql:meta`,
+      `${prefix}tyk-system-analytics_3`, `staged:${prefix}tyk-system-analytics_3`, `{${prefix}tyk-system-analytics_3}:inflight`,
+      `{sluice}:retry-${prefix}sql:meta`,
     ];
     const all = [...keysOf(endedPrefix), ...keysOf(elsewherePrefix), ...keysOf(ownPrefix)];
     try {
       for (const key of all) await redis.rpush(key, 'x');
-      await deleteAbandonedKeys(redis);
+      await deleteAbandonedKeys();
       const left = await Promise.all(all.map(async (key) => [key, await redis.exists(key)] as const));
       expect(left.filter(([, n]) => n === 1).map(([key]) => key)).toEqual([...keysOf(elsewherePrefix), ...keysOf(ownPrefix)]);
     } finally {

@@ -1,28 +1,38 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ClaimTurns } from '../../src/pipeline/claim-turns.js';
 
 /* The order in which waiting claim loops get room, with room as a plain counter. */
 
 describe('ClaimTurns', () => {
-  it('gives room to the loops in the order they asked, however their polls fall', async () => {
-    const turns = new ClaimTurns();
-    const signal = new AbortController().signal;
-    let room = 0;
-    const order: string[] = [];
-    const reserveFor = (name: string) => () => {
-      if (room === 0) return false;
-      room -= 1;
-      order.push(name);
-      return true;
-    };
-    const waits = ['a', 'b', 'c', 'd'].map((name) => turns.take(reserveFor(name), signal));
-    // One slot at a time, each freed while the others poll: without turns the first poller would take it.
-    for (let i = 0; i < 4; i++) {
+  it('gives room to the loops in the order they asked, whichever would have looked first', async () => {
+    vi.useFakeTimers();
+    try {
+      const turns = new ClaimTurns();
+      const signal = new AbortController().signal;
+      let room = 0;
+      const order: string[] = [];
+      const reserveFor = (name: string) => () => {
+        if (room === 0) return false;
+        room -= 1;
+        order.push(name);
+        return true;
+      };
+      const first = turns.take(reserveFor('first'), signal);
+      await vi.advanceTimersByTimeAsync(10);
+      const second = turns.take(reserveFor('second'), signal);
+      // Room frees up between the first loop's looks (every 25 ms from 0) and before the second's would
+      // have come (from 10): a loop polling on its own would take it.
+      await vi.advanceTimersByTimeAsync(20);
       room = 1;
-      while (room > 0) await new Promise((r) => setTimeout(r, 5));
+      await vi.advanceTimersByTimeAsync(30);
+      expect(order).toEqual(['first']);
+      room = 1;
+      await vi.advanceTimersByTimeAsync(30);
+      expect(await Promise.all([first, second])).toEqual([true, true]);
+      expect(order).toEqual(['first', 'second']);
+    } finally {
+      vi.useRealTimers();
     }
-    expect(await Promise.all(waits)).toEqual([true, true, true, true]);
-    expect(order).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('a loop that asks just as room frees up goes behind the ones already waiting', async () => {

@@ -3,33 +3,41 @@ import { ClaimTurns } from '../../src/pipeline/claim-turns.js';
 
 /* The order in which waiting claim loops get room, with room as a plain counter. */
 
+/** Slots to hand out, and the order loops reserved them in. */
+class Room {
+  free = 0;
+  readonly order: string[] = [];
+  /** A loop's check-and-reserve, as the pipeline gives ClaimTurns. */
+  reserveFor(name: string): () => boolean {
+    return () => {
+      if (this.free === 0) return false;
+      this.free -= 1;
+      this.order.push(name);
+      return true;
+    };
+  }
+}
+
 describe('ClaimTurns', () => {
   it('gives room to the loops in the order they asked, whichever would have looked first', async () => {
     vi.useFakeTimers();
     try {
       const turns = new ClaimTurns();
       const signal = new AbortController().signal;
-      let room = 0;
-      const order: string[] = [];
-      const reserveFor = (name: string) => () => {
-        if (room === 0) return false;
-        room -= 1;
-        order.push(name);
-        return true;
-      };
-      const first = turns.take(reserveFor('first'), signal);
+      const room = new Room();
+      const first = turns.take(room.reserveFor('first'), signal);
       await vi.advanceTimersByTimeAsync(10);
-      const second = turns.take(reserveFor('second'), signal);
+      const second = turns.take(room.reserveFor('second'), signal);
       // Room frees up between the first loop's looks (every 25 ms from 0) and before the second's would
       // have come (from 10): a loop polling on its own would take it.
       await vi.advanceTimersByTimeAsync(20);
-      room = 1;
+      room.free = 1;
       await vi.advanceTimersByTimeAsync(30);
-      expect(order).toEqual(['first']);
-      room = 1;
+      expect(room.order).toEqual(['first']);
+      room.free = 1;
       await vi.advanceTimersByTimeAsync(30);
       expect(await Promise.all([first, second])).toEqual([true, true]);
-      expect(order).toEqual(['first', 'second']);
+      expect(room.order).toEqual(['first', 'second']);
     } finally {
       vi.useRealTimers();
     }
@@ -39,35 +47,29 @@ describe('ClaimTurns', () => {
     // What made one list run ahead: the loop whose claim had just come back found the freed slot at once.
     const turns = new ClaimTurns();
     const signal = new AbortController().signal;
-    let room = 0;
-    const order: string[] = [];
-    const reserveFor = (name: string) => () => {
-      if (room === 0) return false;
-      room -= 1;
-      order.push(name);
-      return true;
-    };
-    const waiting = turns.take(reserveFor('waiting'), signal);
+    const room = new Room();
+    const waiting = turns.take(room.reserveFor('waiting'), signal);
     await new Promise((r) => setTimeout(r, 5));
-    room = 1;
-    const arriving = turns.take(reserveFor('arriving'), signal);
+    room.free = 1;
+    const arriving = turns.take(room.reserveFor('arriving'), signal);
     await Promise.race([waiting, new Promise((r) => setTimeout(r, 500))]);
-    expect(order).toEqual(['waiting']);
-    room = 1;
+    expect(room.order).toEqual(['waiting']);
+    room.free = 1;
     expect(await arriving).toBe(true);
-    expect(order).toEqual(['waiting', 'arriving']);
+    expect(room.order).toEqual(['waiting', 'arriving']);
   });
 
   it('when the first in line stops waiting, the next one gets the room', async () => {
     const turns = new ClaimTurns();
     const stopping = new AbortController();
-    let room = 0;
-    const first = turns.take(() => false, stopping.signal);
-    const second = turns.take(() => room > 0, new AbortController().signal);
-    room = 1;
+    const room = new Room();
+    const first = turns.take(room.reserveFor('first'), stopping.signal);
+    const second = turns.take(room.reserveFor('second'), new AbortController().signal);
     stopping.abort();
+    room.free = 1;
     expect(await first).toBe(false);
     expect(await second).toBe(true);
+    expect(room.order).toEqual(['second']);
   });
 
   it('answers false at once when already stopping, without asking for room', async () => {

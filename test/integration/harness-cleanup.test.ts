@@ -7,11 +7,12 @@ import { deleteAbandonedKeys, redisClient, uniquePrefix } from '../harness/redis
 
 /*
  * The harness drops the databases and keys that killed tests and benchmarks left behind: only those whose
- * process has ended, and only those made on this host.
+ * process has ended, and only those whose pid belongs to this host's pid space (owner.ts).
  */
 
-
 const HOST = OWNER.split('.')[0]!;
+/** The pid space tag of some other machine or container. */
+const OTHER_HOST = HOST === 'ffffff' ? '000000' : 'ffffff';
 
 async function databaseMarked(admin: pg.Client, name: string, host: string, pid: number): Promise<void> {
   await admin.query(`CREATE DATABASE ${name}`);
@@ -19,7 +20,7 @@ async function databaseMarked(admin: pg.Client, name: string, host: string, pid:
 }
 
 describe('abandoned test databases', () => {
-  it('are dropped when their process has ended on this host, and kept otherwise', async () => {
+  it('are dropped when their process has ended, and kept when it runs or ran elsewhere', async () => {
     const ended = spawnSync(process.execPath, ['-e', '']).pid;
     const suffix = `${process.pid}_${Date.now()}`;
     const names = { ended: `sluice_abandoned_${suffix}`, running: `sluice_running_${suffix}`, elsewhere: `sluice_elsewhere_${suffix}` };
@@ -28,7 +29,7 @@ describe('abandoned test databases', () => {
     try {
       await databaseMarked(admin, names.ended, HOST, ended);
       await databaseMarked(admin, names.running, HOST, process.pid);
-      await databaseMarked(admin, names.elsewhere, HOST === 'ffffff' ? '000000' : 'ffffff', ended);
+      await databaseMarked(admin, names.elsewhere, OTHER_HOST, ended);
       const dropped = await dropAbandonedDatabases();
       // Another test file's first freshDatabase may have dropped it already: either way it is gone.
       expect(dropped.filter((name) => name.endsWith(suffix))).toEqual(dropped.includes(names.ended) ? [names.ended] : []);
@@ -45,11 +46,11 @@ describe('abandoned test keys', () => {
   const redis = redisClient();
   afterAll(() => redis.quit());
 
-  it('are deleted when their process has ended on this host, whatever Sluice or BullMQ made of the prefix', async () => {
+  it('are deleted when their process has ended, whatever Sluice or BullMQ made of the prefix', async () => {
     const ended = spawnSync(process.execPath, ['-e', '']).pid;
     const tag = Date.now().toString(16).slice(-6).padStart(6, '0');
     const endedPrefix = `t-cleanup-${HOST}.${ended}-${tag}-`;
-    const elsewherePrefix = `t-cleanup-${HOST === 'ffffff' ? '000000' : 'ffffff'}.${ended}-${tag}-`;
+    const elsewherePrefix = `t-cleanup-${OTHER_HOST}.${ended}-${tag}-`;
     const ownPrefix = uniquePrefix('cleanup');
     const keysOf = (prefix: string) => [
       `${prefix}tyk-system-analytics_3`, `staged:${prefix}tyk-system-analytics_3`, `{${prefix}tyk-system-analytics_3}:inflight`,

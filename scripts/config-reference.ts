@@ -21,6 +21,7 @@ function typeOf(node: SchemaNode): string {
 }
 
 function defaultOf(node: SchemaNode): string {
+  if (node['x-computed-default'] !== undefined) return `*${node['x-computed-default']}*`;
   if (node.default === undefined) return node.type === 'object' ? '' : '*required*';
   return `\`${JSON.stringify(node.default)}\``;
 }

@@ -77,6 +77,9 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
   const plans = await planSinks(config, ctx);
   const analytics = plans.analytics.map(route);
   const uptime = plans.uptime.map(route);
+  const encodePool = s.encode_threads > 0 && [plans.analytics, plans.uptime].some((p) => preparesOffThread(p.map((r) => r.sink)))
+    ? new EncodePool(config, s.encode_threads, logger)
+    : null;
   const pipeline = new Pipeline({
     claims: new ClaimStore(redis, id, leaseMs),
     deadLetters: new DeadLetters(redis, s.dead_letter_key),
@@ -85,7 +88,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     analytics,
     uptime,
     settings: pipelineSettings(config),
-    encodePool: s.encode_threads > 0 && [plans.analytics, plans.uptime].some((p) => preparesOffThread(p.map((r) => r.sink))) ? new EncodePool(config, s.encode_threads, logger) : null,
+    encodePool,
     logger,
     metrics,
   });
@@ -123,7 +126,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     deadLetters: new DeadLetters(redis, s.dead_letter_key),
   }, metrics, logger, 5_000, maintenance.signal);
   const reporting = reportEveryMinute(metrics, logger, maintenance.signal);
-  logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`) }, 'sluice started');
+  logger.info({ worker: id, redis: describeRedisTarget(config.analytics_storage_config), pumps: config.pumps.map((p) => `${p.name}:${p.type}`), encodeThreads: encodePool ? s.encode_threads : 0 }, 'sluice started');
   return {
     id,
     async stop() {

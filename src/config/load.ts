@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { packageRoot } from '../assets.js';
@@ -213,6 +214,20 @@ function crossChecks(config: PumpConfiguration, problems: ConfigProblem[]): void
   if (config.pumps.length === 0) problems.push({ path: 'pumps', message: 'no pumps configured' });
 }
 
+/**
+ * Encode threads for a machine with `cpus` CPUs: the main thread keeps one busy (claims, transfers, writes),
+ * and on a 2-CPU machine a second encode thread drained no faster while costing 15% more CPU per record and
+ * 30–50 MB more memory. Past 4, the main thread, not encoding, bounds a node.
+ */
+export function encodeThreadsFor(cpus: number): number {
+  return Math.min(4, Math.max(1, cpus - 1));
+}
+
+/** Keys whose default depends on the machine (`x-computed-default` in the schema), filled in when unset. */
+function applyMachineDefaults(config: PumpConfiguration): void {
+  config.sluice.encode_threads ??= encodeThreadsFor(availableParallelism());
+}
+
 /** Reads pump.conf and TYK_PMP_* variables into a validated configuration, or throws ConfigError. */
 export function loadConfig(opts: LoadOptions): LoadedConfig {
   const problems: ConfigProblem[] = [];
@@ -230,6 +245,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const config = { ...(raw as unknown as PumpConfiguration), pumps };
   crossChecks(config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  applyMachineDefaults(config);
   return { config, source, warnings };
 }
 

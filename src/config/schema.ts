@@ -16,6 +16,8 @@ export interface SchemaNode {
   'x-env'?: string;
   /** Never logged or printed. */
   'x-secret'?: boolean;
+  /** A default that depends on the machine, resolved when the configuration is loaded; how, in words. */
+  'x-computed-default'?: string;
   $defs?: Record<string, SchemaNode>;
   [keyword: string]: unknown;
 }

@@ -9,8 +9,9 @@
  *                 started on empty lists and timed from when the records appear on them (staged lists
  *                 renamed in) until every list and in-flight list of the run's prefix is empty (a batch is
  *                 acknowledged only once its upsert transaction committed); the rate from the spawn, start-up
- *                 included, is reported beside it. Sluice decodes in its encode threads (2 by default), the
- *                 ceiling on one: BENCH_SLUICE='{"encode_threads":0}' compares like with like.
+ *                 included, is reported beside it. Sluice decodes in its encode threads (by default one fewer
+ *                 than the CPUs), the ceiling on one: BENCH_SLUICE='{"encode_threads":0}' compares like with
+ *                 like.
  *
  * Records come from the demo traffic generator (src/demo/traffic.ts), encoded as a gateway encodes them,
  * spread over BENCH_SPAN_HOURS (a backlog is recent traffic) and, by default, in time order, as a gateway

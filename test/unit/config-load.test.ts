@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigProblem } from '../../src/config/config-error.js';
 import type { Env } from '../../src/config/env.js';
-import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
+import { encodeThreadsFor, loadConfig, type LoadedConfig } from '../../src/config/load.js';
 import type { PumpConfig } from '../../src/config/types.js';
 
 /*
@@ -190,6 +190,13 @@ describe('TYK_PMP_* variables override the file, with Tyk’s names', () => {
     const { config } = load(minimalConfig(), { TYK_PMP_SLUICE_LEASESECONDS: '12', TYK_PMP_SLUICE_RETRY_QUEUEATTEMPTS: '3' });
     expect(config.sluice.lease_seconds).toBe(12);
     expect(config.sluice.retry.queue_attempts).toBe(3);
+  });
+
+  it('encode_threads unset is one fewer than the CPUs, from 1 to 4; set, in the file or the env, it is as given', () => {
+    expect([1, 2, 3, 4, 5, 6, 64].map(encodeThreadsFor)).toEqual([1, 1, 2, 3, 4, 4, 4]);
+    expect(load(minimalConfig()).config.sluice.encode_threads).toBe(encodeThreadsFor(availableParallelism()));
+    expect(load(minimalConfig({ sluice: { encode_threads: 0 } })).config.sluice.encode_threads).toBe(0);
+    expect(load(minimalConfig(), { TYK_PMP_SLUICE_ENCODETHREADS: '6' }).config.sluice.encode_threads).toBe(6);
   });
 
   it('TYK_PMP_OMITCONFIGFILE=true reads no file at all, even a missing one', () => {

@@ -146,7 +146,7 @@ await pool.close();
     const limits = JSON.parse(execFileSync(process.execPath, [...flags, programFile], { encoding: 'utf8' })) as Record<string, number>;
     const MB = 2 ** 20;
     // heap_size_limit is the old generation plus the young one (three semi-spaces).
-    expect(limits).toEqual({ before: (160 + 12) * MB, after: (160 + 12) * MB, thread: (64 + 12) * MB });
+    expect(limits).toEqual({ before: (160 + 12) * MB, after: (160 + 12) * MB, thread: (64 + 48) * MB });
   });
 
   it('a closed pool takes no more batches', async () => {

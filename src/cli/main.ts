@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=160 --max-semi-space-size=4
+#!/usr/bin/env -S node --max-old-space-size=160 --max-semi-space-size=4 --v8-pool-size=2
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/config-error.js';

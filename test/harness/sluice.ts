@@ -7,17 +7,17 @@ import { createServer } from 'node:net';
 
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
-/** The heap limits the `sluice` bin sets in its shebang (`#!/usr/bin/env -S node --max-old-space-size=…`). */
-export function binHeapFlags(): string[] {
+/** The node flags the `sluice` bin sets in its shebang (`#!/usr/bin/env -S node --max-old-space-size=…`). */
+export function binNodeFlags(): string[] {
   const shebang = readFileSync(join(packageRoot(), 'src', 'cli', 'main.ts'), 'utf8').split('\n', 1)[0]!;
-  return shebang.split(' ').filter((word) => word.startsWith('--max-'));
+  return shebang.split(' ').filter((word) => word.startsWith('--'));
 }
 
 /**
- * Spawning node directly must set the bin's heap limits too. SLUICE_NODE_FLAGS adds more (e.g. `--cpu-prof
+ * Spawning node directly must set the bin's flags too. SLUICE_NODE_FLAGS adds more (e.g. `--cpu-prof
  * --cpu-prof-dir=/tmp/prof` to profile a benchmark's worker), since NODE_OPTIONS refuses the profiling flags.
  */
-const NODE_FLAGS = [...binHeapFlags(), ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+const NODE_FLAGS = [...binNodeFlags(), ...(process.env.SLUICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
 
 /** A sluice process started from the compiled CLI, as an operator starts it. */
 export interface SluiceProcess {

@@ -13,7 +13,7 @@ import { prepareBatch, type PreparedBatch } from '../../src/pipeline/prepare-bat
 import { planSinks } from '../../src/pipeline/sink-plans.js';
 import { rowsByTable, type EncodedAggregateBatch } from '../../sinks/postgres-aggregate/aggregate-table-sink.js';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
-import { binHeapFlags, writeConfig } from '../harness/sluice.js';
+import { binNodeFlags, writeConfig } from '../harness/sluice.js';
 
 /*
  * Encode threads for real (worker_threads running the compiled encode-thread.js): a batch prepared in a
@@ -139,8 +139,8 @@ const prepared = await pool.prepare([Buffer.from('a')], 'msgpack', 'k');
 console.log(JSON.stringify({ before, after: limit(), thread: Number(prepared.id) }));
 await pool.close();
 `;
-    const flags = binHeapFlags();
-    expect(flags).toEqual(['--max-old-space-size=160', '--max-semi-space-size=4']);
+    const flags = binNodeFlags();
+    expect(flags).toEqual(['--max-old-space-size=160', '--max-semi-space-size=4', '--v8-pool-size=2']);
     const programFile = join(mkdtempSync(join(tmpdir(), 'sluice-heap-')), 'program.mjs');
     writeFileSync(programFile, program);
     const limits = JSON.parse(execFileSync(process.execPath, [...flags, programFile], { encoding: 'utf8' })) as Record<string, number>;

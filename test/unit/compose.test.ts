@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { packageRoot } from '../../src/assets.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { PumpConfiguration } from '../../src/config/types.js';
-import { binHeapFlags } from '../harness/sluice.js';
+import { binNodeFlags } from '../harness/sluice.js';
 
 /*
  * docker-compose.yml read as data, since no Docker engine runs here: the services of the recommended
@@ -194,9 +194,9 @@ describe('the Sluice configs compose mounts', () => {
 });
 
 describe('launch flags', () => {
-  it('the Dockerfile and `npm start` give node the heap limits the sluice bin sets', () => {
+  it('the Dockerfile and `npm start` give node the flags the sluice bin sets', () => {
     const root = packageRoot();
-    const flags = binHeapFlags();
+    const flags = binNodeFlags();
     expect(flags.length).toBeGreaterThan(0);
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))![1]!;
     expect(JSON.parse(entrypoint)).toEqual(['node', ...flags, 'dist/src/cli/main.js']);

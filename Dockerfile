@@ -26,6 +26,7 @@ EXPOSE 8083
 # The slim image has no curl; node's own fetch does the probe.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8083/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# The same V8 heap bounds as the `sluice` command: memory stays inside `sluice.memory_budget_mb` plus the heap.
+# The same node flags as the `sluice` command: V8 heap bounds, so memory stays inside `sluice.memory_budget_mb`
+# plus the heap, and two V8 helper threads (README, Sizing).
 ENTRYPOINT ["node", "--max-old-space-size=160", "--max-semi-space-size=4", "--v8-pool-size=2", "dist/src/cli/main.js"]
 CMD ["--conf", "/etc/sluice/pump.conf"]

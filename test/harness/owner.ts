@@ -25,8 +25,13 @@ const PID_SPACE = createHash('sha256')
   .digest('hex')
   .slice(0, 6);
 
-/** `<pid space>.<pid>` of this process. */
-export const OWNER = `${PID_SPACE}.${process.pid}`;
+/** The owner tag of process `pid` in pid space `pidSpace`: `<pid space>.<pid>`. */
+export function ownerOf(pidSpace: string, pid: number): string {
+  return `${pidSpace}.${pid}`;
+}
+
+/** This process's owner tag. */
+export const OWNER = ownerOf(PID_SPACE, process.pid);
 
 const OWNER_PATTERN = /([0-9a-f]{6})\.(\d+)/;
 

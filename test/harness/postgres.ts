@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { OWNER, isAbandoned } from './owner.js';
+import { OWNER, isAbandoned, ownerOf } from './owner.js';
 
 /** A database of its own for one test file, so files can run in parallel against one server. */
 export interface TestDatabase {
@@ -14,25 +14,32 @@ export const ADMIN_URL = process.env.SLUICE_TEST_PG_URL ?? 'postgres://root@127.
 
 /*
  * A test or benchmark that is killed never drops its database (a benchmark's holds hundreds of MB). Each
- * database's comment names the process that made it (owner.ts); the first freshDatabase of a process drops
- * those whose process has ended.
+ * database's name carries the process that made it (owner.ts), so no kill can come between creating it and
+ * saying whose it is; the first freshDatabase of a process drops those whose process has ended.
  */
-const MARK = 'sluice test database of ';
 
-/** Marks a database as made by the process `owner` tags (owner.ts; this one's by default). */
-export async function markDatabase(admin: pg.Client, name: string, owner = OWNER): Promise<void> {
-  await admin.query(`COMMENT ON DATABASE ${admin.escapeIdentifier(name)} IS ${admin.escapeLiteral(MARK + owner)}`);
+/** PostgreSQL cuts longer names short, and with them the owner at their end. */
+const MAX_NAME_LENGTH = 63;
+
+/** `sluice_<label>_<owner>_<random>`, the owner (`<pid space>.<pid>`) written `<pid space>_<pid>`. */
+export function databaseName(label: string, owner = OWNER): string {
+  const name = `sluice_${label}_${owner.replace('.', '_')}_${randomBytes(4).toString('hex')}`;
+  if (name.length > MAX_NAME_LENGTH) throw new Error(`test database label too long: ${label}`);
+  return name;
 }
+
+const NAMED_OWNER = /_([0-9a-f]{6})_(\d+)_[0-9a-f]{8}$/;
 
 /** Drops the test databases whose process has ended; returns their names. */
 export async function dropAbandonedDatabases(): Promise<string[]> {
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ name: string; mark: string | null }>(
-      `SELECT datname AS name, shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname LIKE 'sluice\\_%'`,
-    );
-    const abandoned = rows.filter(({ mark }) => mark?.startsWith(MARK) && isAbandoned(mark));
+    const { rows } = await admin.query<{ name: string }>(`SELECT datname AS name FROM pg_database WHERE datname LIKE 'sluice\\_%'`);
+    const abandoned = rows.filter(({ name }) => {
+      const owner = NAMED_OWNER.exec(name);
+      return owner !== null && isAbandoned(ownerOf(owner[1]!, Number(owner[2])));
+    });
     for (const { name } of abandoned) await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
     return abandoned.map(({ name }) => name);
   } finally {
@@ -47,11 +54,10 @@ export async function freshDatabase(label: string): Promise<TestDatabase> {
   await (abandonedDropped ??= dropAbandonedDatabases().catch((err: unknown) => {
     console.warn(`[harness] could not drop the databases of ended test processes: ${(err as Error).message}`);
   }));
-  const name = `sluice_${label}_${randomBytes(4).toString('hex')}`;
+  const name = databaseName(label);
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
-  await markDatabase(admin, name);
   await admin.end();
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OWNER } from '../harness/owner.js';
-import { ADMIN_URL, dropAbandonedDatabases, markDatabase } from '../harness/postgres.js';
+import { OWNER, ownerOf } from '../harness/owner.js';
+import { ADMIN_URL, databaseName, dropAbandonedDatabases } from '../harness/postgres.js';
 import { deleteAbandonedKeys, redisClient, uniquePrefix } from '../harness/redis.js';
 
 /*
@@ -14,31 +14,33 @@ const HOST = OWNER.split('.')[0]!;
 /** The pid space tag of some other machine or container. */
 const OTHER_HOST = HOST === 'ffffff' ? '000000' : 'ffffff';
 
-async function databaseMarked(admin: pg.Client, name: string, host: string, pid: number): Promise<void> {
-  await admin.query(`CREATE DATABASE ${name}`);
-  await markDatabase(admin, name, `${host}.${pid}`);
-}
-
 describe('abandoned test databases', () => {
   it('are dropped when their process has ended, and kept when it runs or ran elsewhere', async () => {
     const ended = spawnSync(process.execPath, ['-e', '']).pid;
-    const suffix = `${process.pid}_${Date.now()}`;
-    const names = { ended: `sluice_abandoned_${suffix}`, running: `sluice_running_${suffix}`, elsewhere: `sluice_elsewhere_${suffix}` };
+    const label = `cleanup${Date.now().toString(36)}`;
+    const names = {
+      ended: databaseName(label, ownerOf(HOST, ended)),
+      running: databaseName(label, ownerOf(HOST, process.pid)),
+      elsewhere: databaseName(label, ownerOf(OTHER_HOST, ended)),
+    };
     const admin = new pg.Client({ connectionString: ADMIN_URL });
     await admin.connect();
     try {
-      await databaseMarked(admin, names.ended, HOST, ended);
-      await databaseMarked(admin, names.running, HOST, process.pid);
-      await databaseMarked(admin, names.elsewhere, OTHER_HOST, ended);
+      for (const name of Object.values(names)) await admin.query(`CREATE DATABASE ${name}`);
       const dropped = await dropAbandonedDatabases();
       // Another test file's first freshDatabase may have dropped it already: either way it is gone.
-      expect(dropped.filter((name) => name.endsWith(suffix))).toEqual(dropped.includes(names.ended) ? [names.ended] : []);
-      const { rows } = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname`, [`%${suffix}`]);
-      expect(rows.map((r) => r.datname)).toEqual([names.elsewhere, names.running]);
+      expect(dropped.filter((name) => name.includes(label))).toEqual(dropped.includes(names.ended) ? [names.ended] : []);
+      const { rows } = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`sluice\\_${label}\\_%`]);
+      expect(rows.map((r) => r.datname).sort()).toEqual([names.elsewhere, names.running].sort());
     } finally {
       for (const name of Object.values(names)) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
     }
+  });
+
+  it('are named so that PostgreSQL keeps the owner: a label that would push it past 63 characters is refused', () => {
+    expect(databaseName('x'.repeat(20))).toMatch(new RegExp(`^sluice_x{20}_${OWNER.replace('.', '_')}_[0-9a-f]{8}$`));
+    expect(() => databaseName('x'.repeat(40))).toThrow(/label too long/);
   });
 });
 

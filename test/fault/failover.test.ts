@@ -16,6 +16,11 @@ import { gatewayTraffic, multiset, pushTraffic, rowsByPath, total, undrainedKeys
  */
 
 const RECORDS = 20_000;
+/**
+ * Longer than every bounded wait of a run together (starting the servers, rows to flow, the failover, every
+ * record), so that a stall fails in its own wait, with Sluice's recent log printed, not in a bare timeout.
+ */
+const TEST_TIMEOUT_MS = 240_000;
 
 let db: TestDatabase;
 
@@ -93,7 +98,7 @@ describe('Sentinel: 20,000 records drained through a failover, exactly once', ()
     await sentinel?.stop();
   });
 
-  it('SENTINEL FAILOVER mid-flow', { timeout: 150_000 }, async () => {
+  it('SENTINEL FAILOVER mid-flow', { timeout: TEST_TIMEOUT_MS }, async () => {
     sentinel = await startSentinel();
     const deployment = sentinel;
     await drainThroughFailover({
@@ -106,7 +111,7 @@ describe('Sentinel: 20,000 records drained through a failover, exactly once', ()
     });
   });
 
-  it('the master SIGKILLed mid-flow', { timeout: 150_000 }, async () => {
+  it('the master SIGKILLed mid-flow', { timeout: TEST_TIMEOUT_MS }, async () => {
     // After the first test the old master replicates from the new one again: a second failover has a replica to promote.
     const deployment = sentinel ?? (sentinel = await startSentinel());
     await drainThroughFailover({
@@ -126,7 +131,7 @@ describe('Cluster: 20,000 records drained through a master\'s death, exactly onc
     await cluster?.stop();
   });
 
-  it('a master SIGKILLed mid-flow', { timeout: 150_000 }, async () => {
+  it('a master SIGKILLed mid-flow', { timeout: TEST_TIMEOUT_MS }, async () => {
     cluster = await startCluster();
     const deployment = cluster;
     await drainThroughFailover({

@@ -21,6 +21,7 @@ import { errorMessage } from './errors.js';
 import { runRetention } from './maintenance/retention.js';
 import { sampleBacklog } from './metrics/backlog-sampler.js';
 import { reportEveryMinute } from './metrics/minute-report.js';
+import { shutdownStep } from './shutdown-step.js';
 
 /** How long a loop may go without progress before /live reports it stalled. */
 const STALL_MS = 5 * 60_000;
@@ -132,10 +133,10 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
     async stop() {
       logger.info({ worker: id, inflight: pipeline.inflight }, 'stopping: no more claims; finishing batches in flight');
       maintenance.abort();
-      await Promise.all([retention, sampling, reporting]);
+      await shutdownStep(logger, 'maintenance tasks', Promise.all([retention, sampling, reporting]));
       await pipeline.stop(s.shutdown_timeout * 1000);
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      await Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect())));
+      await shutdownStep(logger, 'health endpoint to close', new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+      await shutdownStep(logger, 'Redis connections to close', Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect()))));
       logger.info({ worker: id }, 'stopped');
     },
   };

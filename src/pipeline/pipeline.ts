@@ -15,6 +15,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { SinkError, type WriteOutcome } from '../../sinks/sink.js';
 import { prepareBatch, preparesOffThread, type PreparedBatch, type PreparingRoute, type ShareContent } from './prepare-batch.js';
 import { EncodeThreadError, type EncodePool } from './encode-pool.js';
+import { shutdownStep } from '../shutdown-step.js';
 
 /** A batch's share handed to one sink, and which records it holds. */
 interface SinkDelivery {
@@ -565,11 +566,12 @@ export class Pipeline {
       runner.stopAccepting();
       runner.cancel();
     }
-    await Promise.allSettled([...this.handlers]);
-    await Promise.allSettled([...this.loops, ...this.probes]);
-    await Promise.allSettled(this.retryWorkers.map((w) => w.close()));
-    await Promise.allSettled(this.routes.map((r) => r.retry?.close()));
-    await Promise.allSettled(this.runners.map((r) => r.close()));
-    await this.parts.encodePool?.close();
+    const step = <T>(name: string, pending: Promise<T>) => shutdownStep(this.parts.logger, name, pending);
+    await step('batches to finish or be handed back', Promise.allSettled([...this.handlers]));
+    await step('claim loops', Promise.allSettled([...this.loops, ...this.probes]));
+    await step('retry queue workers to close', Promise.allSettled(this.retryWorkers.map((w) => w.close())));
+    await step('retry queues to close', Promise.allSettled(this.routes.map((r) => r.retry?.close())));
+    await step('sinks to close', Promise.allSettled(this.runners.map((r) => r.close())));
+    await step('encode threads to stop', this.parts.encodePool?.close() ?? Promise.resolve());
   }
 }

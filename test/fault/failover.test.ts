@@ -21,6 +21,18 @@ const RECORDS = 20_000;
  * record), so that a stall fails in its own wait, with Sluice's recent log printed, not in a bare timeout.
  */
 const TEST_TIMEOUT_MS = 240_000;
+/** SIGTERM's shutdown timeout (25 s by default) and the closing of connections after it. */
+const EXIT_WAIT_MS = 60_000;
+
+/** The exit code after SIGTERM; a process still running after EXIT_WAIT_MS has its log printed and is killed. */
+async function exitAfterSigterm(sluice: SluiceProcess): Promise<number | null | 'still running'> {
+  const exit = await Promise.race([sluice.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), EXIT_WAIT_MS))]);
+  if (exit === 'still running') {
+    console.log(`[failover] still running ${EXIT_WAIT_MS} ms after SIGTERM:\n${recentLog(sluice, 40)}`);
+    sluice.kill('SIGKILL');
+  }
+  return exit;
+}
 
 let db: TestDatabase;
 
@@ -83,7 +95,7 @@ async function drainThroughFailover(run: FailoverRun): Promise<void> {
     } finally {
       sluice.kill('SIGTERM');
     }
-    expect(await sluice.exited).toBe(0);
+    expect(await exitAfterSigterm(sluice)).toBe(0);
     const rows = await rowsByPath(db, run.label);
     expect(total(rows)).toBe(RECORDS);
     expect(rows).toEqual(multiset(traffic.paths));

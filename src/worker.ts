@@ -22,6 +22,7 @@ import { runRetention } from './maintenance/retention.js';
 import { sampleBacklog } from './metrics/backlog-sampler.js';
 import { reportEveryMinute } from './metrics/minute-report.js';
 import { shutdownStep } from './shutdown-step.js';
+import { sleep } from './delivery/backoff.js';
 
 /** How long a loop may go without progress before /live reports it stalled. */
 const STALL_MS = 5 * 60_000;
@@ -57,6 +58,18 @@ export function sinkRunnerOptions(config: PumpConfiguration, logger: Logger, met
 
 function workerId(configured: string): string {
   return configured || `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** How long a stopping worker waits for Redis to answer QUIT before it drops the connection. */
+const QUIT_WAIT_MS = 2_000;
+
+/**
+ * QUIT, or a plain disconnect when it is not answered in time: by now every batch is acknowledged or handed
+ * back, and a Cluster client that has lost a node may never answer.
+ */
+async function closeConnection(client: Redis | Cluster): Promise<void> {
+  const answered = await Promise.race([client.quit().then(() => true, () => false), sleep(QUIT_WAIT_MS).then(() => false)]);
+  if (!answered) client.disconnect();
 }
 
 /** Assembles a worker from the configuration and starts it: Redis, sinks, pipeline, HTTP. */
@@ -136,7 +149,7 @@ export async function startWorker(config: PumpConfiguration, logger: Logger): Pr
       await shutdownStep(logger, 'maintenance tasks', Promise.all([retention, sampling, reporting]));
       await pipeline.stop(s.shutdown_timeout * 1000);
       await shutdownStep(logger, 'health endpoint to close', new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
-      await shutdownStep(logger, 'Redis connections to close', Promise.all([redis, queueConnection].map((c) => c.quit().catch(() => c.disconnect()))));
+      await shutdownStep(logger, 'Redis connections to close', Promise.all([redis, queueConnection].map(closeConnection)));
       logger.info({ worker: id }, 'stopped');
     },
   };

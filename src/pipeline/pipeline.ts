@@ -122,6 +122,8 @@ export class Pipeline {
   /** The runners' health probes (SinkRunner.probeWhileFailing); each ends when its runner stops. */
   private readonly probes: Array<Promise<void>> = [];
   private retryWorkers: Worker[] = [];
+  /** Retry jobs being written, which a stop waits for before it closes their workers. */
+  private readonly retryJobsRunning = new Set<Promise<void>>();
   private readonly retryBacklog = new Map<string, number>();
   private heldBackByRetryQueues = false;
   /** Set while an orphan waits for room: fresh claims hold back so the older records go first. */
@@ -170,7 +172,7 @@ export class Pipeline {
     ];
     const encodingOf = new Map(keys.map((k) => [k.name, k.encoding]));
     this.retryWorkers = this.routes.flatMap((route) => (route.retry ? [{ route, retry: route.retry }] : [])).map(({ route, retry }) => {
-      const worker = startRetryWorker(connection, retry, (job) => this.retryJob(route, job, encodingOf));
+      const worker = startRetryWorker(connection, retry, (job) => this.runRetryJob(route, job, encodingOf));
       worker.on('error', (err) => this.parts.logger.warn({ sink: route.runner.name, err: err.message }, 'retry queue worker error'));
       worker.on('failed', (job, err) => this.parts.logger.warn({
         sink: route.runner.name, batch: job?.data.batchId, attempt: job?.attemptsMade, of: job?.opts.attempts, err: err.message,
@@ -485,6 +487,14 @@ export class Pipeline {
     }
   }
 
+  private runRetryJob(route: SinkRoute, job: Job<RetryJobData>, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
+    const running = this.retryJob(route, job, encodingOf);
+    this.retryJobsRunning.add(running);
+    const forget = () => this.retryJobsRunning.delete(running);
+    running.then(forget, forget);
+    return running;
+  }
+
   /**
    * A batch from a sink's retry queue: decoded again from its raw elements and written to that sink only,
    * under the job's batch id (a replay of dead letters carries a fresh one, see `sluice dlq replay`).
@@ -569,7 +579,12 @@ export class Pipeline {
     const step = <T>(name: string, pending: Promise<T>) => shutdownStep(this.parts.logger, name, pending);
     await step('batches to finish or be handed back', Promise.allSettled([...this.handlers]));
     await step('claim loops', Promise.allSettled([...this.loops, ...this.probes]));
-    await step('retry queue workers to close', Promise.allSettled(this.retryWorkers.map((w) => w.close())));
+    await step('retry jobs to finish', Promise.allSettled([...this.retryJobsRunning]));
+    // Forced: the jobs have ended (a write cancelled above fails its job, and BullMQ schedules it again), and
+    // a polite close QUITs the worker's own blocking connection, which on a Cluster that had lost a node
+    // never answered (the Cluster failover test). A job fetched in between is put back by the stalled-job
+    // check of the next worker to run.
+    await step('retry queue workers to close', Promise.allSettled(this.retryWorkers.map((w) => w.close(true))));
     await step('retry queues to close', Promise.allSettled(this.routes.map((r) => r.retry?.close())));
     await step('sinks to close', Promise.allSettled(this.runners.map((r) => r.close())));
     await step('encode threads to stop', this.parts.encodePool?.close() ?? Promise.resolve());

@@ -26,7 +26,10 @@ const EXIT_WAIT_MS = 60_000;
 
 /** The exit code after SIGTERM; a process still running after EXIT_WAIT_MS has its log printed and is killed. */
 async function exitAfterSigterm(sluice: SluiceProcess): Promise<number | null | 'still running'> {
-  const exit = await Promise.race([sluice.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), EXIT_WAIT_MS))]);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), EXIT_WAIT_MS)));
+  const exit = await Promise.race([sluice.exited, timedOut]);
+  clearTimeout(timer);
   if (exit === 'still running') {
     console.log(`[failover] still running ${EXIT_WAIT_MS} ms after SIGTERM:\n${recentLog(sluice, 40)}`);
     sluice.kill('SIGKILL');

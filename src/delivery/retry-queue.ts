@@ -88,11 +88,19 @@ export class RetryQueue {
   }
 }
 
+/**
+ * Retried batches a worker writes at once. A batch is small (a claim from one gateway list) and its
+ * retry spends most of its time waiting on Redis and the store, so one at a time drained a backlog of a
+ * few hundred at the pace of round trips: about 20 s on an idle machine (9 s four at once), and once past
+ * a test's 90 s on a loaded one. The ledger makes concurrent writes of distinct batches safe.
+ */
+const RETRY_CONCURRENCY = 4;
+
 /** Consumes a retry queue; `handle` throws to have BullMQ back off and try again. */
 export function startRetryWorker(
   connection: Redis | Cluster,
   queue: RetryQueue,
   handle: (job: Job<RetryJobData>) => Promise<void>,
 ): Worker<RetryJobData> {
-  return new Worker<RetryJobData>(queue.name, handle, { connection, prefix: RETRY_QUEUE_PREFIX, concurrency: 1 });
+  return new Worker<RetryJobData>(queue.name, handle, { connection, prefix: RETRY_QUEUE_PREFIX, concurrency: RETRY_CONCURRENCY });
 }

@@ -8,6 +8,7 @@ import { distinctRecords } from '../harness/records.js';
 import { proxyPostgres, type TcpProxy } from '../harness/tcp-proxy.js';
 import { cliJson, httpStatus, rowCount, rowsAndDistinctPaths, type StatusJson } from './delivery-helpers.js';
 import { procStatusMb } from '../harness/process-stats.js';
+import { RetryQueue } from '../../src/delivery/retry-queue.js';
 
 /*
  * One sink loses its PostgreSQL for 20 s while records keep arriving; the other sink's database stays
@@ -32,6 +33,22 @@ const QUEUE_BACKOFF_MS = 240_000;
 const CATCH_UP_LIMIT_MS = 90_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Only adding a batch reads them; this test reads the queue. */
+const UNUSED_SETTINGS = { queue_attempts: 1, queue_backoff_ms: 1, queue_max_backlog: 1, in_process_attempts: 1, in_process_backoff_ms: 1 };
+
+/** Where a sink's retry queue stands: counts by state, and when each waiting-out-a-backoff batch is due. */
+async function retryQueueState(redis: Redis, sink: string, keyPrefix: string): Promise<string> {
+  const retry = new RetryQueue(redis, sink, UNUSED_SETTINGS, keyPrefix);
+  try {
+    const counts = await retry.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'failed', 'completed');
+    const delayed = await retry.queue.getJobs(['delayed'], 0, 9, true);
+    const due = delayed.map((job) => `${job.id} due in ${Math.round((job.timestamp + job.delay - Date.now()) / 1000)} s after ${job.attemptsMade} attempts`);
+    return `retry queue ${retry.name}: ${JSON.stringify(counts)}${due.length > 0 ? `; first delayed: ${due.join('; ')}` : ''}`;
+  } finally {
+    await retry.close();
+  }
+}
 
 describe('a sink outage backs up only that sink and loses nothing', () => {
   let cutDb: TestDatabase;
@@ -124,7 +141,13 @@ describe('a sink outage backs up only that sink and loses nothing', () => {
 
       await waitFor(async () => (await httpStatus(port, '/ready')) === 200, 30_000, '/ready 200 after the outage');
       await producer;
-      await waitFor(async () => (await rowCount(cutDb)) >= RECORDS && (await rowCount(healthyDb)) >= RECORDS, CATCH_UP_LIMIT_MS, 'every record in both databases');
+      try {
+        await waitFor(async () => (await rowCount(cutDb)) >= RECORDS && (await rowCount(healthyDb)) >= RECORDS, CATCH_UP_LIMIT_MS, 'every record in both databases');
+      } catch (err) {
+        console.log(`not caught up: cut sink rows ${await rowCount(cutDb)}, healthy sink rows ${await rowCount(healthyDb)}; ` +
+          await retryQueueState(redis, cutSink, prefix));
+        throw err;
+      }
       const caughtUpMs = Date.now() - restoredAt;
       console.log(`the cut sink caught up ${caughtUpMs} ms after its database came back (retry backoff ${QUEUE_BACKOFF_MS} ms)`);
       const logged = (text: string) => sluice.output.some((line) => line.includes(text));

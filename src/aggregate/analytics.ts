@@ -6,7 +6,7 @@ import {
   DIMENSION_ORDER, FLAT_DIMENSIONS, NESTED_DIMENSIONS, TOTAL_DIMENSION, TOTAL_VALUE,
   type Dimension, type DimensionEntry, type FlatDimension, type NestedDimension,
 } from './dimensions.js';
-import { apiEndpointKey, endpointHash, endpointKey, isIgnoredTag, trimTag, versionKey } from './keys.js';
+import { AggregateKeys } from './keys.js';
 
 /*
  * Tyk's AggregateData (reference §4.2) as pure functions over decoded records, shared by the SQL and
@@ -64,11 +64,11 @@ function emptyAggregate(orgId: string, start: number): MutableAggregate {
 }
 
 /** Each distinct tag counts a request once, however many raw tags trim to it. */
-function aggregatedTags(record: AnalyticsRecord, ignoredPrefixes: readonly string[]): Set<string> {
+function aggregatedTags(record: AnalyticsRecord, keys: AggregateKeys): Set<string> {
   const tags = new Set<string>();
   for (const raw of record.tags ?? []) {
-    const tag = trimTag(raw);
-    if (tag !== '' && !isIgnoredTag(raw, ignoredPrefixes)) tags.add(tag);
+    const tag = keys.tag(raw);
+    if (tag !== '') tags.add(tag);
   }
   return tags;
 }
@@ -97,7 +97,7 @@ function addNested(map: Map<string, Map<string, CounterAccumulator>>, outer: str
   addTo(counters, inner, counter, inner, inner);
 }
 
-function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, options: AggregationOptions): void {
+function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, options: AggregationOptions, keys: AggregateKeys): void {
   const c = requestCounter({
     responseCode: record.response_code,
     requestTime: record.request_time,
@@ -117,24 +117,24 @@ function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, option
     const code = String(record.response_code);
     addTo(flat.errors, code, c, code, '');
   }
-  if (version !== '' && wanted('versions')) addTo(flat.versions, versionKey(apiId, version), c, version, version);
+  if (version !== '' && wanted('versions')) addTo(flat.versions, keys.versionKey(apiId, version), c, version, version);
   if (apiKey !== '') {
     if (wanted('apikeys')) addTo(flat.apikeys, apiKey, c, apiKey, record.alias);
-    if (trackPath && wanted('keyendpoints')) addNested(nested.keyendpoints, apiKey, endpointHash(apiId, path), c);
+    if (trackPath && wanted('keyendpoints')) addNested(nested.keyendpoints, apiKey, keys.endpointHash(apiId, path), c);
   }
   if (oauthId !== '') {
     if (wanted('oauthids')) addTo(flat.oauthids, oauthId, c, oauthId, '');
-    if (trackPath && wanted('oauthendpoints')) addNested(nested.oauthendpoints, oauthId, endpointHash(apiId, path), c);
+    if (trackPath && wanted('oauthendpoints')) addNested(nested.oauthendpoints, oauthId, keys.endpointHash(apiId, path), c);
   }
   const iso = record.geo.country.iso_code;
   if (iso !== '' && wanted('geo')) addTo(flat.geo, iso, c, iso, iso);
   if (wanted('tags')) {
-    for (const tag of aggregatedTags(record, options.ignoreTagPrefixes)) addTo(flat.tags, tag, c, tag, tag);
+    for (const tag of aggregatedTags(record, keys)) addTo(flat.tags, tag, c, tag, tag);
   }
   if (trackPath) {
-    if (wanted('endpoints')) addTo(flat.endpoints, endpointKey(path), c, path, path);
+    if (wanted('endpoints')) addTo(flat.endpoints, keys.endpointKey(path), c, path, path);
     if (wanted('apiendpoints')) {
-      const key = apiEndpointKey(apiId, version, path);
+      const key = keys.apiEndpointKey(apiId, version, path);
       addTo(flat.apiendpoints, key, c, key, path);
     }
   }
@@ -146,10 +146,13 @@ function addRequestRecord(agg: MutableAggregate, record: AnalyticsRecord, option
  */
 export class AnalyticsAggregation {
   private readonly mutable = new Map<string, MutableAggregate>();
+  private readonly keys: AggregateKeys;
   /** Records that counted, skipped ones excluded. */
   counted = 0;
 
-  constructor(private readonly options: AggregationOptions) {}
+  constructor(private readonly options: AggregationOptions) {
+    this.keys = new AggregateKeys(options.ignoreTagPrefixes);
+  }
 
   add(record: AnalyticsRecord): void {
     if (!isAggregatable(record)) return;
@@ -161,7 +164,7 @@ export class AnalyticsAggregation {
     agg.lastTime = latest(agg.lastTime, record.timestamp);
     agg.expireAt = latest(agg.expireAt, record.expireAt);
     if (record.response_code === -1) addNetworkRecord(agg, record, this.options);
-    else addRequestRecord(agg, record, this.options);
+    else addRequestRecord(agg, record, this.options, this.keys);
   }
 
   get buckets(): ReadonlyMap<string, OrgAggregate> {

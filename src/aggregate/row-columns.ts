@@ -1,4 +1,4 @@
-import type { Counter, CounterAccumulator } from './counter.js';
+import { NO_ERRORS, type Counter, type CounterAccumulator } from './counter.js';
 import type { FoldedRow } from './sql-rows.js';
 
 /*
@@ -78,8 +78,13 @@ function rowAt(columns: RowColumns, i: number): FoldedRow {
   const { strings, numbers, codeEnds, codes, codeCounts } = columns;
   const s = i * STRINGS_PER_ROW;
   const n = i * NUMBERS_PER_ROW;
-  const errorMap = new Map<string, number>();
-  for (let c = i === 0 ? 0 : codeEnds[i - 1]!; c < codeEnds[i]!; c++) errorMap.set(codes[c]!, codeCounts[c]!);
+  const firstCode = i === 0 ? 0 : codeEnds[i - 1]!;
+  let errorMap = NO_ERRORS;
+  if (codeEnds[i]! > firstCode) {
+    const errors = new Map<string, number>();
+    for (let c = firstCode; c < codeEnds[i]!; c++) errors.set(codes[c]!, codeCounts[c]!);
+    errorMap = errors;
+  }
   // The fields in accumulatorOf's order, so that every counter the fold adds into has one V8 shape; the
   // numbers' indices are 3 + their place in COUNTER_NUMBERS (the round-trip test holds them to it).
   const counter: CounterAccumulator = {

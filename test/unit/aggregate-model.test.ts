@@ -3,7 +3,7 @@ import { aggregateRecords, dimensionEntries, type AggregationOptions, type OrgAg
 import { bucketKey, bucketMinutes, bucketStartSec } from '../../src/aggregate/bucket.js';
 import { EMPTY_COUNTER, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
-import { apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
+import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
 import { rowColumnBuffers, rowCount, rowsOfColumns, toRowColumns } from '../../src/aggregate/row-columns.js';
 import { CODE_COLUMNS, adoptRowsById, aggregateRows, codeColumnIndex, mergeRowsById, rowId, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
@@ -215,6 +215,21 @@ describe('dimensions and keys (§4.2)', () => {
   const full = record({
     api_id: 'api1', api_name: 'API One', api_version: 'v1', api_key: 'key1', alias: 'alice', oauth_id: 'oauth1',
     path: '/a.b/c', track_path: true, tags: ['t1'], geo: { ...BASE.geo, country: { iso_code: 'GB' } }, response_code: 404,
+  });
+
+  it('the keys one aggregation remembers are the keys themselves, asked once or again, whatever the inputs share', () => {
+    const keys = new AggregateKeys(['drop']);
+    // Inputs that join to the same text, and the same version under another API.
+    const inputs: Array<[string, string, string]> = [['api1', 'v1', '/a.b/c'], ['api1:v1', '', '/a.b/c'], ['api1', 'v1:', 'a.b/c'], ['api2', 'v1', '/a.b/c'], ['', '', '']];
+    for (let round = 0; round < 2; round++) {
+      for (const [api, version, path] of inputs) {
+        expect(keys.versionKey(api, version)).toBe(versionKey(api, version));
+        expect(keys.endpointHash(api, path)).toBe(endpointHash(api, path));
+        expect(keys.apiEndpointKey(api, version, path)).toBe(apiEndpointKey(api, version, path));
+        expect(keys.endpointKey(path)).toBe(endpointKey(path));
+      }
+      expect([' a.b ', 'key-123', 'drop-me', 'kept', '..'].map((t) => keys.tag(t))).toEqual(['ab', '', '', 'kept', '']);
+    }
   });
 
   it('every dimension, with Tyk\'s keys and labels', () => {

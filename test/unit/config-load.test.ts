@@ -192,9 +192,13 @@ describe('TYK_PMP_* variables override the file, with Tyk’s names', () => {
     expect(config.sluice.retry.queue_attempts).toBe(3);
   });
 
-  it('encode_threads unset is one fewer than the CPUs, from 1 to 4; set, in the file or the env, it is as given', () => {
-    expect([1, 2, 3, 4, 5, 6, 64].map(encodeThreadsFor)).toEqual([1, 1, 2, 3, 4, 4, 4]);
-    expect(load(minimalConfig()).config.sluice.encode_threads).toBe(encodeThreadsFor(availableParallelism()));
+  it('encode_threads unset is one fewer than the CPUs, from 1 to 4 (2 on 2 CPUs with sql_aggregate); set, in the file or the env, it is as given', () => {
+    const cpus = [1, 2, 3, 4, 5, 6, 64];
+    expect(cpus.map((n) => encodeThreadsFor(n, false))).toEqual([1, 1, 2, 3, 4, 4, 4]);
+    expect(cpus.map((n) => encodeThreadsFor(n, true))).toEqual([1, 2, 2, 3, 4, 4, 4]);
+    expect(load(minimalConfig()).config.sluice.encode_threads).toBe(encodeThreadsFor(availableParallelism(), false));
+    const aggregating = minimalConfig({ pumps: { agg: { type: 'SQL_Aggregate', meta: SQL_META } } });
+    expect(load(aggregating).config.sluice.encode_threads).toBe(encodeThreadsFor(availableParallelism(), true));
     expect(load(minimalConfig({ sluice: { encode_threads: 0 } })).config.sluice.encode_threads).toBe(0);
     expect(load(minimalConfig(), { TYK_PMP_SLUICE_ENCODETHREADS: '6' }).config.sluice.encode_threads).toBe(6);
   });

@@ -66,7 +66,7 @@ function memberOf<V>(map: Map<string, V>, key: string, create: () => V): V {
 /**
  * The keys above for one aggregation, each computed once per distinct input. A batch repeats a few APIs,
  * versions, paths and tags many times, and each key costs a UTF-8 encode and a base64 or hex pass, or a
- * regular expression: about a tenth of aggregating a batch, by profile. The caches are keyed by the
+ * regular expression: an eighth of an encode thread's time for an aggregate batch, by profile. Keyed by the
  * record's own strings, nested, rather than by a joined string: joining and hashing a new string per
  * lookup cost as much as the keys themselves. Memory grows with the distinct inputs of the aggregation,
  * so it lives as long as one batch's.

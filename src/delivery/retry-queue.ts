@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Encoding } from '../decode/index.js';
 import type { RetrySettings } from '../config/types.js';
@@ -96,11 +96,23 @@ export class RetryQueue {
  */
 const RETRY_CONCURRENCY = 4;
 
+/** How long a batch handed back untried waits before any worker may take it. */
+const HANDED_BACK_DELAY_MS = 1_000;
+
+/**
+ * Hands a job this worker took but will not try (it is stopping) back to the queue, due again shortly for
+ * any worker, without spending one of its attempts; the rejection tells BullMQ the job has moved on.
+ */
+export async function handBackUntried(job: Job<RetryJobData>, token: string | undefined): Promise<never> {
+  await job.moveToDelayed(Date.now() + HANDED_BACK_DELAY_MS, token);
+  throw new DelayedError();
+}
+
 /** Consumes a retry queue; `handle` throws to have BullMQ back off and try again. */
 export function startRetryWorker(
   connection: Redis | Cluster,
   queue: RetryQueue,
-  handle: (job: Job<RetryJobData>) => Promise<void>,
+  handle: (job: Job<RetryJobData>, token: string | undefined) => Promise<void>,
 ): Worker<RetryJobData> {
   return new Worker<RetryJobData>(queue.name, handle, { connection, prefix: RETRY_QUEUE_PREFIX, concurrency: RETRY_CONCURRENCY });
 }

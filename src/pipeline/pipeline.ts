@@ -8,7 +8,7 @@ import { UnreplicatedClaimError } from '../source/replication-guard.js';
 import type { SourceKey } from '../source/source-keys.js';
 import type { DeadLetter, DeadLetters } from '../delivery/dead-letters.js';
 import type { Delivery, SinkRunner } from '../delivery/sink-runner.js';
-import { startRetryWorker, type RetryJobData, type RetryQueue } from '../delivery/retry-queue.js';
+import { handBackUntried, startRetryWorker, type RetryJobData, type RetryQueue } from '../delivery/retry-queue.js';
 import { backoffDelay, ShutdownError, sleep } from '../delivery/backoff.js';
 import { ClaimTurns } from './claim-turns.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -172,7 +172,7 @@ export class Pipeline {
     ];
     const encodingOf = new Map(keys.map((k) => [k.name, k.encoding]));
     this.retryWorkers = this.routes.flatMap((route) => (route.retry ? [{ route, retry: route.retry }] : [])).map(({ route, retry }) => {
-      const worker = startRetryWorker(connection, retry, (job) => this.runRetryJob(route, job, encodingOf));
+      const worker = startRetryWorker(connection, retry, (job, token) => this.runRetryJob(route, job, token, encodingOf));
       worker.on('error', (err) => this.parts.logger.warn({ sink: route.runner.name, err: err.message }, 'retry queue worker error'));
       worker.on('failed', (job, err) => this.parts.logger.warn({
         sink: route.runner.name, batch: job?.data.batchId, attempt: job?.attemptsMade, of: job?.opts.attempts, err: err.message,
@@ -487,8 +487,10 @@ export class Pipeline {
     }
   }
 
-  private runRetryJob(route: SinkRoute, job: Job<RetryJobData>, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
-    const running = this.retryJob(route, job, encodingOf);
+  private runRetryJob(route: SinkRoute, job: Job<RetryJobData>, token: string | undefined, encodingOf: Map<string, SourceKey['encoding']>): Promise<void> {
+    // A worker paused at stop may still take the job its last fetch was waiting for (BullMQ's blocking
+    // fetch is not interrupted by a pause): that one goes back untried, not into a write that stop cancels.
+    const running = this.claiming.signal.aborted ? handBackUntried(job, token) : this.retryJob(route, job, encodingOf);
     this.retryJobsRunning.add(running);
     const forget = () => this.retryJobsRunning.delete(running);
     running.then(forget, forget);
@@ -568,6 +570,8 @@ export class Pipeline {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.claiming.abort();
+    // Retry workers take no more jobs; the ones they are writing may finish within the deadline below.
+    await Promise.allSettled(this.retryWorkers.map((w) => w.pause(true)));
     // No more claims: folds waiting for them go now rather than at the end of their wait.
     this.reconsiderFolds();
     const deadline = sleep(timeoutMs);
@@ -579,11 +583,11 @@ export class Pipeline {
     const step = <T>(name: string, pending: Promise<T>) => shutdownStep(this.parts.logger, name, pending);
     await step('batches to finish or be handed back', Promise.allSettled([...this.handlers]));
     await step('claim loops', Promise.allSettled([...this.loops, ...this.probes]));
-    await step('retry jobs to finish', Promise.allSettled([...this.retryJobsRunning]));
+    // Until none runs: a job the paused workers still took starts after the first look (runRetryJob).
+    while (this.retryJobsRunning.size > 0) await step('retry jobs to finish', Promise.allSettled([...this.retryJobsRunning]));
     // Forced: the jobs have ended (a write cancelled above fails its job, and BullMQ schedules it again), and
     // a polite close QUITs the worker's own blocking connection, which on a Cluster that had lost a node
-    // never answered (the Cluster failover test). A job fetched in between is put back by the stalled-job
-    // check of the next worker to run.
+    // never answered (the Cluster failover test).
     await step('retry queue workers to close', Promise.allSettled(this.retryWorkers.map((w) => w.close(true))));
     await step('retry queues to close', Promise.allSettled(this.routes.map((r) => r.retry?.close())));
     await step('sinks to close', Promise.allSettled(this.runners.map((r) => r.close())));

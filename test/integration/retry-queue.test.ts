@@ -1,11 +1,12 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RetryQueue, type RetryJobData } from '../../src/delivery/retry-queue.js';
+import { RetryQueue, handBackUntried, startRetryWorker, type RetryJobData } from '../../src/delivery/retry-queue.js';
 import { REDIS_URL, deleteMatching, retryQueueKeys, uniquePrefix } from '../harness/redis.js';
 
 /*
- * A sink's retry queue on a real Redis (BullMQ): which waiting batches a recovery makes due, and that two
- * recoveries noticed at once (a write and a health probe, say) do not fail each other.
+ * A sink's retry queue on a real Redis (BullMQ): which waiting batches a recovery makes due, that two
+ * recoveries noticed at once (a write and a health probe, say) do not fail each other, and that a stopping
+ * worker hands back what it took without spending an attempt.
  */
 
 const SETTINGS = { in_process_attempts: 1, in_process_backoff_ms: 10, queue_attempts: 3, queue_backoff_ms: 60_000, queue_max_backlog: 10 };
@@ -58,6 +59,27 @@ describe('retry queue', () => {
 
   it('with nothing waiting, a recovery has nothing to do', async () => {
     expect(await retryQueue().retryOneDelayedNow()).toBeUndefined();
+  });
+
+  it('a batch a stopping worker took goes back to the queue untried, its attempts unspent', async () => {
+    const queue = retryQueue();
+    await queue.add(job('taken'));
+    const handled: string[] = [];
+    const worker = startRetryWorker(redis, queue, async (taken, token) => {
+      handled.push(taken.data.batchId);
+      await handBackUntried(taken, token);
+    });
+    try {
+      for (let i = 0; i < 100 && (handled.length === 0 || (await stateOf(queue, 'taken')) === 'active'); i++) await new Promise((r) => setTimeout(r, 50));
+      await worker.pause(true);
+      const taken = (await queue.queue.getJob('taken'))!;
+      expect(handled).toEqual(['taken']);
+      expect(await taken.getState()).toBe('delayed');
+      expect(taken.attemptsMade).toBe(0);
+      expect(await queue.queue.getFailedCount()).toBe(0);
+    } finally {
+      await worker.close(true);
+    }
   });
 
   it('a written retry makes every waiting batch due', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { adoptRowsById, byRowId, foldRowsById, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
-import { rowColumnBuffers, rowCount as columnRowCount, rowsOfColumns, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
+import { foldColumns, rowColumnBuffers, rowCount as columnRowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
@@ -72,7 +72,7 @@ function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): 
 export function rowsByTable(encoded: EncodedAggregateBatch): Map<string, Map<string, FoldedRow>> {
   if (encoded.tables) return encoded.tables;
   const tables = new Map<string, Map<string, FoldedRow>>();
-  if (encoded.columns) for (const [table, rows] of rowsOfColumns(encoded.columns)) adoptRowsById(tableRows(tables, table), rows);
+  if (encoded.columns) foldColumns(encoded.columns, (table) => tableRows(tables, table));
   encoded.tables = tables;
   encoded.columns = undefined;
   return tables;
@@ -243,7 +243,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     if (rowCount(into) >= MAX_FOLDED_ROWS) return undefined;
     const tables = rowsByTable(into);
     into.batches.push(...next.batches);
-    if (next.columns) for (const [table, rows] of rowsOfColumns(next.columns)) adoptRowsById(tableRows(tables, table), rows);
+    if (next.columns) foldColumns(next.columns, (table) => tableRows(tables, table));
     else for (const [table, rows] of next.tables ?? []) adoptRowsById(tableRows(tables, table), rows.values());
     return into;
   }

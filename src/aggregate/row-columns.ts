@@ -1,12 +1,12 @@
-import { NO_ERRORS, type Counter, type CounterAccumulator } from './counter.js';
+import { EMPTY_COUNTER, NO_ERRORS, accumulate, accumulatorOf, type Counter, type CounterAccumulator } from './counter.js';
 import type { FoldedRow } from './sql-rows.js';
 
 /*
  * Aggregate rows laid out column by column, as an encode thread hands them to the main thread. Cloned as
  * objects (each row a row, a counter, a time and an error map), an hourly batch of about 760 rows cost
  * 2.4 ms to serialize and 3.7 ms to rebuild on the main thread; as columns, a few arrays with the numbers
- * in one moved buffer, 0.8 ms each, and the main thread builds each row once, in the shape every other
- * row has.
+ * in one moved buffer, 0.8 ms each. The main thread folds them in as they are (foldColumns) and builds
+ * objects only for rows it has not seen.
  */
 
 /** A counter's numeric fields, in their column order. */
@@ -74,40 +74,77 @@ export function rowColumnBuffers(columns: RowColumns): ArrayBuffer[] {
   return [columns.tableEnds, columns.numbers, columns.codeEnds, columns.codeCounts].map((array) => array.buffer as ArrayBuffer);
 }
 
-function rowAt(columns: RowColumns, i: number): FoldedRow {
-  const { strings, numbers, codeEnds, codes, codeCounts } = columns;
-  const s = i * STRINGS_PER_ROW;
-  const n = i * NUMBERS_PER_ROW;
-  const firstCode = i === 0 ? 0 : codeEnds[i - 1]!;
-  let errorMap = NO_ERRORS;
-  if (codeEnds[i]! > firstCode) {
-    const errors = new Map<string, number>();
-    for (let c = firstCode; c < codeEnds[i]!; c++) errors.set(codes[c]!, codeCounts[c]!);
-    errorMap = errors;
-  }
-  // The fields in accumulatorOf's order, so that every counter the fold adds into has one V8 shape; the
-  // numbers' indices are 3 + their place in COUNTER_NUMBERS (the round-trip test holds them to it).
-  const counter: CounterAccumulator = {
-    hits: numbers[n + 3]!, success: numbers[n + 4]!, errorTotal: numbers[n + 5]!, requestTime: numbers[n + 6]!,
-    totalRequestTime: numbers[n + 7]!, identifier: strings[s + 4]!, humanIdentifier: strings[s + 5]!,
-    lastTime: { sec: numbers[n + 1]!, nsec: numbers[n + 2]! },
-    openConnections: numbers[n + 8]!, closedConnections: numbers[n + 9]!, bytesIn: numbers[n + 10]!, bytesOut: numbers[n + 11]!,
-    maxUpstreamLatency: numbers[n + 12]!, minUpstreamLatency: numbers[n + 13]!,
-    totalUpstreamLatency: numbers[n + 14]!, upstreamLatency: numbers[n + 15]!,
-    maxLatency: numbers[n + 16]!, minLatency: numbers[n + 17]!, totalLatency: numbers[n + 18]!, latency: numbers[n + 19]!,
-    errorMap,
-  };
-  return { id: strings[s]!, timestampSec: numbers[n]!, orgId: strings[s + 1]!, dimension: strings[s + 2]!, dimensionValue: strings[s + 3]!, counter };
+/** Row i's error map: NO_ERRORS without codes, else `reused` (cleared first) or a new map, filled. */
+function errorsAt(columns: RowColumns, i: number, reused?: Map<string, number>): ReadonlyMap<string, number> {
+  const { codeEnds, codes, codeCounts } = columns;
+  const first = i === 0 ? 0 : codeEnds[i - 1]!;
+  if (codeEnds[i]! === first) return NO_ERRORS;
+  const errors = reused ?? new Map<string, number>();
+  errors.clear();
+  for (let c = first; c < codeEnds[i]!; c++) errors.set(codes[c]!, codeCounts[c]!);
+  return errors;
 }
 
-/** Each table's rows, as objects, in column order. */
-export function rowsOfColumns(columns: RowColumns): Array<[table: string, rows: FoldedRow[]]> {
+/**
+ * Writes row i's counter into `counter`, every field; `reusedErrors`, when given, holds its error map. The
+ * numbers' indices are 3 + their place in COUNTER_NUMBERS (the round-trip test holds them to it).
+ */
+function readCounter(columns: RowColumns, i: number, counter: CounterAccumulator, reusedErrors?: Map<string, number>): CounterAccumulator {
+  const { strings, numbers } = columns;
+  const s = i * STRINGS_PER_ROW;
+  const n = i * NUMBERS_PER_ROW;
+  counter.hits = numbers[n + 3]!;
+  counter.success = numbers[n + 4]!;
+  counter.errorTotal = numbers[n + 5]!;
+  counter.requestTime = numbers[n + 6]!;
+  counter.totalRequestTime = numbers[n + 7]!;
+  counter.identifier = strings[s + 4]!;
+  counter.humanIdentifier = strings[s + 5]!;
+  // A new object each time: accumulate may keep the later of two times.
+  counter.lastTime = { sec: numbers[n + 1]!, nsec: numbers[n + 2]! };
+  counter.openConnections = numbers[n + 8]!;
+  counter.closedConnections = numbers[n + 9]!;
+  counter.bytesIn = numbers[n + 10]!;
+  counter.bytesOut = numbers[n + 11]!;
+  counter.maxUpstreamLatency = numbers[n + 12]!;
+  counter.minUpstreamLatency = numbers[n + 13]!;
+  counter.totalUpstreamLatency = numbers[n + 14]!;
+  counter.upstreamLatency = numbers[n + 15]!;
+  counter.maxLatency = numbers[n + 16]!;
+  counter.minLatency = numbers[n + 17]!;
+  counter.totalLatency = numbers[n + 18]!;
+  counter.latency = numbers[n + 19]!;
+  counter.errorMap = errorsAt(columns, i, reusedErrors);
+  return counter;
+}
+
+function rowAt(columns: RowColumns, i: number): FoldedRow {
+  const { strings, numbers } = columns;
+  const s = i * STRINGS_PER_ROW;
+  // Built from EMPTY_COUNTER so that every counter the fold adds into has accumulatorOf's V8 shape.
+  const counter = readCounter(columns, i, accumulatorOf(EMPTY_COUNTER));
+  return { id: strings[s]!, timestampSec: numbers[i * NUMBERS_PER_ROW]!, orgId: strings[s + 1]!, dimension: strings[s + 2]!, dimensionValue: strings[s + 3]!, counter };
+}
+
+/**
+ * Adds the rows into the maps `rowsOf` gives for their tables, one row per id, as adoptRowsById adds row
+ * objects. Only a new id becomes a row object; a known one is read into one reused counter and added from
+ * there. Most rows of a backlog are known ids (hourly, nine in ten), and building each as objects only to
+ * add and drop them was a quarter of what the main thread allocated.
+ */
+export function foldColumns(columns: RowColumns, rowsOf: (table: string) => Map<string, FoldedRow>): void {
+  const known = accumulatorOf(EMPTY_COUNTER);
+  const knownErrors = new Map<string, number>();
   let start = 0;
-  return columns.tables.map((table, t) => {
+  columns.tables.forEach((table, t) => {
+    const into = rowsOf(table);
     const end = columns.tableEnds[t]!;
-    const rows: FoldedRow[] = [];
-    for (let i = start; i < end; i++) rows.push(rowAt(columns, i));
+    for (let i = start; i < end; i++) {
+      const id = columns.strings[i * STRINGS_PER_ROW]!;
+      const existing = into.get(id);
+      if (existing) accumulate(existing.counter, readCounter(columns, i, known, knownErrors));
+      else into.set(id, rowAt(columns, i));
+    }
     start = end;
-    return [table, rows];
   });
 }

@@ -83,14 +83,15 @@ function threadScript(): string {
 
 /**
  * The elements back to back in a Buffer of their own, to be moved to a thread. Not zero-filled, as every
- * byte is written, and copied with Buffer#copy: half the time of a zeroed Uint8Array filled with set().
+ * byte is written. Copied with set(): on Node 20, Buffer#copy of 1,000 elements of 1.2 KB took four times
+ * as long (1.4 ms against 0.33); on Node 24 the two are equal.
  */
 function pack(elements: readonly Buffer[]): { bytes: Uint8Array; ends: Uint32Array } {
   const ends = new Uint32Array(elements.length);
   let total = 0;
   elements.forEach((e, i) => (ends[i] = total += e.length));
   const bytes = Buffer.allocUnsafeSlow(total);
-  elements.forEach((e, i) => e.copy(bytes, i === 0 ? 0 : ends[i - 1]!));
+  elements.forEach((e, i) => bytes.set(e, i === 0 ? 0 : ends[i - 1]!));
   return { bytes, ends };
 }
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { aggregateRecords, dimensionEntries, type AggregationOptions, type OrgAggregate } from '../../src/aggregate/analytics.js';
 import { bucketKey, bucketMinutes, bucketStartSec } from '../../src/aggregate/bucket.js';
-import { EMPTY_COUNTER, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
+import { EMPTY_COUNTER, accumulatorOf, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
-import { rowColumnBuffers, rowCount, rowsOfColumns, toRowColumns } from '../../src/aggregate/row-columns.js';
+import { foldColumns, rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { CODE_COLUMNS, adoptRowsById, aggregateRows, codeColumnIndex, mergeRowsById, rowId, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
@@ -323,6 +323,13 @@ describe('rows as columns (an encode thread\'s reply)', () => {
     return tables;
   }
 
+  /** The columns folded into empty tables: each table's rows, as objects, in column order. */
+  function rowsOfColumns(columns: RowColumns): Array<[string, FoldedRow[]]> {
+    const tables = new Map<string, Map<string, FoldedRow>>();
+    foldColumns(columns, (table) => tables.get(table) ?? tables.set(table, new Map()).get(table)!);
+    return [...tables].map(([table, rows]) => [table, [...rows.values()]]);
+  }
+
   it('come back as the same rows, table by table, error maps and times included', () => {
     const tables = tablesOfFixtureRows();
     const columns = toRowColumns(tables);
@@ -341,6 +348,25 @@ describe('rows as columns (an encode thread\'s reply)', () => {
 
   it('of no rows are empty', () => {
     expect(rowsOfColumns(toRowColumns(new Map()))).toEqual([]);
+  });
+
+  it('fold into known rows as the same rows as objects would: counters, error maps and times added up', () => {
+    // Every other row known beforehand: the first fold adds new rows beside known ones, the second only known.
+    const halfKnown = () => new Map([...tablesOfFixtureRows()].map(([table, rows]) => [
+      table, new Map([...rows].filter((_, i) => i % 2 === 0).map(([id, row]) => [id, { ...row, counter: accumulatorOf(row.counter) }])),
+    ]));
+    const byColumns = halfKnown();
+    const byObjects = halfKnown();
+    for (let pass = 0; pass < 2; pass++) {
+      foldColumns(toRowColumns(tablesOfFixtureRows()), (table) => byColumns.get(table)!);
+      for (const [table, rows] of tablesOfFixtureRows()) adoptRowsById(byObjects.get(table)!, rows.values());
+    }
+    expect(byColumns).toEqual(byObjects);
+    const fresh = [...tablesOfFixtureRows().get('table1')!.values()];
+    const withErrors = fresh.find((row, i) => i % 2 === 0 && row.counter.errorMap.size > 1)!;
+    const folded = byColumns.get('table1')!.get(withErrors.id)!.counter;
+    expect(folded.hits).toBe(3 * withErrors.counter.hits);
+    expect([...folded.errorMap].map(([code, n]) => [code, n / 3])).toEqual([...withErrors.counter.errorMap]);
   });
 });
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { adoptRowsById, byRowId, foldRowsById, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { adoptRowsByKey, byRowKey, foldRowsByKey, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import { foldColumns, rowColumnBuffers, rowCount as columnRowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
@@ -46,7 +46,7 @@ export interface FoldedBatch {
 /**
  * What waits in the sink's queue instead of records: the rows one batch adds, or, once batches queued up
  * behind a write have been folded together, the rows they add between them. Rows are grouped by table,
- * one per id, so a fold takes as much memory as the distinct rows of its batches. A batch prepared in an
+ * one per key, so a fold takes as much memory as the distinct rows of its batches. A batch prepared in an
  * encode thread arrives with its rows as columns instead (forTransfer); the first fold or write turns them
  * into row objects (rowsByTable).
  */
@@ -59,7 +59,7 @@ export interface EncodedAggregateBatch {
 
 /** Tables in name order, each one's rows in id order: concurrent writers take row locks in one order. */
 function inLockOrder(tables: ReadonlyMap<string, ReadonlyMap<string, FoldedRow>>): TableRows[] {
-  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, [...rows.values()].sort(byRowId)]);
+  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, [...rows.values()].sort(byRowKey)]);
 }
 
 function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): Map<string, FoldedRow> {
@@ -206,7 +206,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
 
   private tablesOf(rows: readonly AggregateRow[]): Map<string, Map<string, FoldedRow>> {
     const tables = new Map<string, Map<string, FoldedRow>>();
-    for (const row of rows) foldRowsById(tableRows(tables, this.tableFor(row)), [row]);
+    for (const row of rows) foldRowsByKey(tableRows(tables, this.tableFor(row)), [row]);
     return tables;
   }
 
@@ -244,7 +244,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     const tables = rowsByTable(into);
     into.batches.push(...next.batches);
     if (next.columns) foldColumns(next.columns, (table) => tableRows(tables, table));
-    else for (const [table, rows] of next.tables ?? []) adoptRowsById(tableRows(tables, table), rows.values());
+    else for (const [table, rows] of next.tables ?? []) adoptRowsByKey(tableRows(tables, table), rows.values());
     return into;
   }
 

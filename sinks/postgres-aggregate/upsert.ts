@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { timeToIsoMicros } from '../../src/record/go-time.js';
-import { CODE_COLUMNS, codeColumnIndex, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { CODE_COLUMNS, codeColumnIndex, rowId, type AggregateRow } from '../../src/aggregate/sql-rows.js';
 import { UPSERT_ROWS, withIdentifiers } from './statements.js';
 
 /** PostgreSQL text cannot hold NUL; a path or tag carrying one would otherwise fail the whole batch. */
@@ -34,7 +34,7 @@ function columnArrays(rows: readonly AggregateRow[]): unknown[] {
   const scalar = (pick: (row: AggregateRow) => string) => rows.map(pick);
   const numbers = (pick: (row: AggregateRow) => number) => numberArray(rows.map(pick));
   return [
-    scalar((r) => r.id),
+    scalar((r) => rowId(r.key)),
     numbers((r) => r.counter.hits),
     numbers((r) => r.counter.success),
     numbers((r) => r.counter.errorTotal),
@@ -64,7 +64,7 @@ function columnArrays(rows: readonly AggregateRow[]): unknown[] {
 }
 
 /**
- * Merges rows (unique ids, see mergeRowsById) into `table`, `chunkSize` rows per statement. Each statement
+ * Merges rows (unique keys, see mergeRowsByKey) into `table`, `chunkSize` rows per statement. Each statement
  * binds 46 arrays whatever the chunk size, far from PostgreSQL's 65,535-parameter limit.
  */
 export async function upsertRows(client: pg.PoolClient, table: string, rows: readonly AggregateRow[], chunkSize: number): Promise<void> {

@@ -4,12 +4,13 @@ import type { DimensionEntry } from './dimensions.js';
 /*
  * Aggregates as rows of Tyk's SQL tables (tyk_aggregated, tyk_uptime_analytics; reference §7.3, §7.4):
  * one row per (bucket, org, dimension, value), its id built as Tyk builds it, its code_* columns filled
- * from the counter's error map.
+ * from the counter's error map. Rows are told apart by their key, the text Tyk hex-encodes into the id: half
+ * as long to hash and to hand between threads, and encoded only for the rows a write sends.
  */
 
 export interface AggregateRow {
-  /** Lower-case hex of the UTF-8 bytes of `<bucket unix seconds><org><dimension><value>`. */
-  readonly id: string;
+  /** `<bucket unix seconds><org><dimension><value>`; the id column holds rowId(key). */
+  readonly key: string;
   readonly timestampSec: number;
   readonly orgId: string;
   readonly dimension: string;
@@ -35,8 +36,13 @@ export function codeColumnIndex(code: string): number {
   return COLUMN_INDEX.get(code) ?? COLUMN_INDEX.get(`${code[0]}x`) ?? -1;
 }
 
-export function rowId(bucketStartSec: number, orgId: string, dimension: string, value: string): string {
-  return Buffer.from(`${bucketStartSec}${orgId}${dimension}${value}`, 'utf8').toString('hex');
+export function rowKey(bucketStartSec: number, orgId: string, dimension: string, value: string): string {
+  return `${bucketStartSec}${orgId}${dimension}${value}`;
+}
+
+/** Tyk's id: lower-case hex of the key's UTF-8 bytes. */
+export function rowId(key: string): string {
+  return Buffer.from(key, 'utf8').toString('hex');
 }
 
 export interface Bucket {
@@ -46,7 +52,7 @@ export interface Bucket {
 
 export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]): AggregateRow[] {
   return entries.map(({ dimension, value, counter }) => ({
-    id: rowId(bucket.bucketStartSec, bucket.orgId, dimension, value),
+    key: rowKey(bucket.bucketStartSec, bucket.orgId, dimension, value),
     timestampSec: bucket.bucketStartSec,
     orgId: bucket.orgId,
     dimension,
@@ -56,47 +62,51 @@ export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]
 }
 
 /**
- * One row per id. Tyk's ids are plain concatenations, so distinct (org, dimension, value) can share one
+ * One row per key. Tyk's ids are plain concatenations, so distinct (org, dimension, value) can share one
  * (org `o`, tags `apiidx` and org `otags`, apiid `x` both give `…otagsapiidx`); the table then holds one
  * row for both, and so must a single upsert, which cannot touch a row twice. The first row's labels are
  * kept, as the table keeps the existing row's.
  */
-export function mergeRowsById(rows: readonly AggregateRow[]): FoldedRow[] {
-  const byId = new Map<string, FoldedRow>();
-  foldRowsById(byId, rows);
-  return [...byId.values()];
+export function mergeRowsByKey(rows: readonly AggregateRow[]): FoldedRow[] {
+  const byKey = new Map<string, FoldedRow>();
+  foldRowsByKey(byKey, rows);
+  return [...byKey.values()];
 }
 
-/** A row whose holder adds later rows of the same id into its counter. */
+/** A row whose holder adds later rows of the same key into its counter. */
 export interface FoldedRow extends AggregateRow {
   readonly counter: CounterAccumulator;
 }
 
 /**
- * Adds `rows` into `into`, one row per id, as mergeRowsById merges them. A row whose id is new is copied,
+ * Adds `rows` into `into`, one row per key, as mergeRowsByKey merges them. A row whose key is new is copied,
  * so the fold never changes a counter it was handed.
  */
-export function foldRowsById(into: Map<string, FoldedRow>, rows: Iterable<AggregateRow>): void {
+export function foldRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<AggregateRow>): void {
   for (const row of rows) {
-    const existing = into.get(row.id);
+    const existing = into.get(row.key);
     if (existing) accumulate(existing.counter, row.counter);
-    else into.set(row.id, { ...row, counter: accumulatorOf(row.counter) });
+    else into.set(row.key, { ...row, counter: accumulatorOf(row.counter) });
   }
 }
 
 /**
- * As foldRowsById, for rows the caller hands over and no longer uses (a folded batch's): a row whose id is
- * new is kept as it is, not copied.
+ * As foldRowsByKey, for rows the caller hands over and no longer uses (a folded batch's): a row whose key
+ * is new is kept as it is, not copied.
  */
-export function adoptRowsById(into: Map<string, FoldedRow>, rows: Iterable<FoldedRow>): void {
+export function adoptRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<FoldedRow>): void {
   for (const row of rows) {
-    const existing = into.get(row.id);
+    const existing = into.get(row.key);
     if (existing) accumulate(existing.counter, row.counter);
-    else into.set(row.id, row);
+    else into.set(row.key, row);
   }
 }
 
-/** Orders rows by id, the order in which concurrent writers must lock them. */
-export function byRowId(a: AggregateRow, b: AggregateRow): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+/**
+ * Orders rows by key, the order in which concurrent writers lock them. It is the ids' order too, except
+ * between characters above U+FFFF and U+E000–U+FFFF (UTF-16 and UTF-8 order them differently); writers need
+ * only agree with each other, and a deadlock with a writer ordering otherwise is retried.
+ */
+export function byRowKey(a: AggregateRow, b: AggregateRow): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }

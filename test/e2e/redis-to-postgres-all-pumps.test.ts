@@ -6,7 +6,7 @@ import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } 
 import { freePort, sqlPumpConfig, startSluice, waitFor, whileRunning, writeConfig } from '../harness/sluice.js';
 import { analyticsRows } from '../../sinks/postgres-aggregate/index.js';
 import { uptimeRows } from '../../sinks/uptime/postgres/index.js';
-import { mergeRowsById, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey, rowId, type AggregateRow } from '../../src/aggregate/sql-rows.js';
 import { HOURLY } from '../../src/aggregate/bucket.js';
 import { uptimeKey } from '../../src/source/source-keys.js';
 
@@ -23,7 +23,7 @@ const uptime = uptimeMsgpackFixtures();
 
 function summary(row: AggregateRow) {
   const c = row.counter;
-  return { id: row.id, hits: c.hits, success: c.success, errors: c.errorTotal, totalRequestTime: c.totalRequestTime, bytesIn: c.bytesIn, bytesOut: c.bytesOut };
+  return { id: rowId(row.key), hits: c.hits, success: c.success, errors: c.errorTotal, totalRequestTime: c.totalRequestTime, bytesIn: c.bytesIn, bytesOut: c.bytesOut };
 }
 
 function tableSummary(r: Record<string, string>) {
@@ -36,7 +36,7 @@ function tableSummary(r: Record<string, string>) {
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** The hourly tyk_aggregated rows the model computes from every fixture record at once. */
-const expectedAggregates = mergeRowsById(analyticsRows(analytics.map((f) => f.record), {
+const expectedAggregates = mergeRowsByKey(analyticsRows(analytics.map((f) => f.record), {
   trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,
 }).rows).map(summary).sort(byId);
 
@@ -95,7 +95,7 @@ describe('fixtures from Redis into sql + sql_aggregate + uptime SQL at once', ()
     expect(aggregates.length).toBeGreaterThan(100);
     expect(aggregates).toEqual(expectedAggregates);
 
-    const expectedUptime = mergeRowsById(uptimeRows(uptime.map((f) => f.record)).rows).map(summary).sort(byId);
+    const expectedUptime = mergeRowsByKey(uptimeRows(uptime.map((f) => f.record)).rows).map(summary).sort(byId);
     const uptimeTable = (await db.pool.query('SELECT * FROM tyk_uptime_analytics')).rows.map(tableSummary).sort(byId);
     expect(uptimeTable.length).toBeGreaterThan(10);
     expect(uptimeTable).toEqual(expectedUptime);

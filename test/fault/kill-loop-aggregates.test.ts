@@ -6,7 +6,7 @@ import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../h
 import { analyticsTraffic } from '../../src/demo/traffic.js';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsRows } from '../../sinks/postgres-aggregate/index.js';
-import { mergeRowsById } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey, rowId } from '../../src/aggregate/sql-rows.js';
 import { HOURLY } from '../../src/aggregate/bucket.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 
@@ -77,9 +77,9 @@ describe('kill loop into sql + sql_aggregate', () => {
     expect(raw.rows.length).toBe(RECORDS);
     expect(raw.rows.every((r) => r.n === 1)).toBe(true);
 
-    const expected = mergeRowsById(analyticsRows(records, {
+    const expected = mergeRowsByKey(analyticsRows(records, {
       trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: HOURLY,
-    }).rows).map((row) => `${row.id}:${row.counter.hits}:${row.counter.errorTotal}:${row.counter.totalRequestTime}:${row.counter.bytesIn}`).sort();
+    }).rows).map((row) => `${rowId(row.key)}:${row.counter.hits}:${row.counter.errorTotal}:${row.counter.totalRequestTime}:${row.counter.bytesIn}`).sort();
     const actual = (await db.pool.query('SELECT id, counter_hits, counter_error, counter_total_request_time, counter_bytes_in FROM tyk_aggregated')).rows
       .map((r) => `${r.id}:${Number(r.counter_hits)}:${Number(r.counter_error)}:${Number(r.counter_total_request_time)}:${Number(r.counter_bytes_in)}`).sort();
     expect(actual.length).toBe(expected.length);

@@ -5,7 +5,7 @@ import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsRows, createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
 import { upsertRows } from '../../sinks/postgres-aggregate/upsert.js';
-import { mergeRowsById } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey } from '../../src/aggregate/sql-rows.js';
 import { dropExpiredShards } from '../../sinks/postgres/retention.js';
 import { pruneLedger } from '../../sinks/postgres/ledger.js';
 import { FoldConflictError, SinkError, encodeBatch, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
@@ -93,7 +93,7 @@ describe('open (TestSQLAggregateInit)', () => {
     const { rows: aggregateRows } = analyticsRows(Array.from({ length: 2000 }, (_, i) => record({ api_key: `key${i}` })), {
       trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: 60,
     });
-    const merged = mergeRowsById(aggregateRows);
+    const merged = mergeRowsByKey(aggregateRows);
     const client = await database.db.pool.connect();
     try {
       await client.query('BEGIN');

@@ -5,7 +5,7 @@ import { EMPTY_COUNTER, accumulatorOf, mergeCounters, requestCounter, type Count
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
 import { foldColumns, rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
-import { CODE_COLUMNS, adoptRowsById, aggregateRows, codeColumnIndex, mergeRowsById, rowId, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { CODE_COLUMNS, adoptRowsByKey, aggregateRows, codeColumnIndex, mergeRowsByKey, rowId, rowKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
@@ -283,30 +283,31 @@ describe('dimensions and keys (§4.2)', () => {
 });
 
 describe('SQL rows (§7.3)', () => {
-  it('ids are lower-case hex of bucket seconds + org + dimension + value', () => {
-    expect(rowId(HOUR, 'org1', '', 'total')).toBe(Buffer.from(`${HOUR}org1total`).toString('hex'));
+  it('ids are lower-case hex of the key, bucket seconds + org + dimension + value', () => {
+    expect(rowKey(HOUR, 'org1', '', 'total')).toBe(`${HOUR}org1total`);
+    expect(rowId(rowKey(HOUR, 'org1', 'tags', 'café'))).toBe(Buffer.from(`${HOUR}org1tagscafé`, 'utf8').toString('hex'));
     const agg = onlyAggregate([record({ api_id: 'api1' })]);
     const rows = aggregateRows(agg, dimensionEntries(agg));
     expect(rows.map((r) => [r.dimension, r.dimensionValue, r.timestampSec])).toEqual([['apiid', 'api1', HOUR], ['', 'total', HOUR]]);
-    expect(rows[0]!.id).toBe(Buffer.from(`${HOUR}org1apiidapi1`).toString('hex'));
+    expect(rowId(rows[0]!.key)).toBe(Buffer.from(`${HOUR}org1apiidapi1`).toString('hex'));
   });
 
   it('rows whose concatenated ids collide are merged into one before writing', () => {
     const a = onlyAggregate([record({ org_id: 'o', tags: ['apiidx'] })]);
     const b = onlyAggregate([record({ org_id: 'otags', api_id: 'x' })]);
-    const rows = mergeRowsById([...aggregateRows(a, dimensionEntries(a)), ...aggregateRows(b, dimensionEntries(b))]);
-    expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+    const rows = mergeRowsByKey([...aggregateRows(a, dimensionEntries(a)), ...aggregateRows(b, dimensionEntries(b))]);
+    expect(new Set(rows.map((r) => r.key)).size).toBe(rows.length);
     expect(rows.find((r) => r.dimensionValue === 'apiidx')!.counter.hits).toBe(2);
   });
 
   it('a fold adopts the rows it is handed: new ids are kept as they are, known ids add up', () => {
     const a = onlyAggregate([record({ api_id: 'api1' })]);
     const b = onlyAggregate([record({ api_id: 'api1' }), record({ api_id: 'api2' })]);
-    const into = new Map(mergeRowsById(aggregateRows(a, dimensionEntries(a))).map((row) => [row.id, row]));
-    const handed = mergeRowsById(aggregateRows(b, dimensionEntries(b)));
-    adoptRowsById(into, handed);
+    const into = new Map(mergeRowsByKey(aggregateRows(a, dimensionEntries(a))).map((row) => [row.key, row]));
+    const handed = mergeRowsByKey(aggregateRows(b, dimensionEntries(b)));
+    adoptRowsByKey(into, handed);
     const api2 = handed.find((r) => r.dimensionValue === 'api2')!;
-    expect(into.get(api2.id)).toBe(api2);
+    expect(into.get(api2.key)).toBe(api2);
     expect([...into.values()].map((r) => [r.dimensionValue, r.counter.hits])).toEqual([['api1', 2], ['total', 3], ['api2', 1]]);
   });
 });
@@ -318,7 +319,7 @@ describe('rows as columns (an encode thread\'s reply)', () => {
     const tables = new Map<string, Map<string, FoldedRow>>();
     [60, 1].forEach((bucketMinutes, t) => {
       const rows = [...aggregateRecords(records, { ...HOURLY_OPTIONS, bucketMinutes }).values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg)));
-      tables.set(`table${t}`, new Map(mergeRowsById(rows).map((row) => [row.id, row])));
+      tables.set(`table${t}`, new Map(mergeRowsByKey(rows).map((row) => [row.key, row])));
     });
     return tables;
   }
@@ -337,6 +338,9 @@ describe('rows as columns (an encode thread\'s reply)', () => {
     expect(rowCount(columns)).toBe(tables.get('table0')!.size + tables.get('table1')!.size);
     expect(back.map(([table, rows]) => [table, rows])).toEqual([...tables].map(([table, rows]) => [table, [...rows.values()]]));
     expect(back[1]![1].some((row) => row.counter.errorMap.size > 1)).toBe(true);
+    // Each distinct label crosses once, however many rows carry it.
+    expect(new Set(columns.labels).size).toBe(columns.labels.length);
+    expect(columns.labels.length).toBeLessThan(rowCount(columns));
   });
 
   it('survive a move to another thread: the numbers travel in the buffers the thread hands over', () => {
@@ -359,12 +363,12 @@ describe('rows as columns (an encode thread\'s reply)', () => {
     const byObjects = halfKnown();
     for (let pass = 0; pass < 2; pass++) {
       foldColumns(toRowColumns(tablesOfFixtureRows()), (table) => byColumns.get(table)!);
-      for (const [table, rows] of tablesOfFixtureRows()) adoptRowsById(byObjects.get(table)!, rows.values());
+      for (const [table, rows] of tablesOfFixtureRows()) adoptRowsByKey(byObjects.get(table)!, rows.values());
     }
     expect(byColumns).toEqual(byObjects);
     const fresh = [...tablesOfFixtureRows().get('table1')!.values()];
     const withErrors = fresh.find((row, i) => i % 2 === 0 && row.counter.errorMap.size > 1)!;
-    const folded = byColumns.get('table1')!.get(withErrors.id)!.counter;
+    const folded = byColumns.get('table1')!.get(withErrors.key)!.counter;
     expect(folded.hits).toBe(3 * withErrors.counter.hits);
     expect([...folded.errorMap].map(([code, n]) => [code, n / 3])).toEqual([...withErrors.counter.errorMap]);
   });

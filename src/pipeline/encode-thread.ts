@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js';
 import { planSinks } from './sink-plans.js';
 import { prepareBatch, type PreparedBatch, type PreparingRoute } from './prepare-batch.js';
 import { isEncodingSink } from '../../sinks/sink.js';
-import type { EncodeReply, EncodeRequest, EncodeThreadData } from './encode-pool.js';
+import type { EncodeReply, EncodeRequest, EncodeThreadData, SpareBuffer } from './encode-pool.js';
 
 /*
  * An encode thread: builds the configuration's sinks (never opened: only their pure encoders run here)
@@ -60,5 +60,8 @@ port.on('message', (request: EncodeRequest) => {
     // An encoding that cannot be cloned fails this batch, not the thread.
     port.postMessage({ seq: request.seq, error: `cannot send the prepared batch: ${errorMessage(err)}` } satisfies EncodeReply);
   }
+  // Only now: the reply is sent, so no part of it can still be a view of this buffer.
+  const spare = request.bytes.buffer as ArrayBuffer;
+  port.postMessage({ spare } satisfies SpareBuffer, [spare]);
 });
 port.postMessage({ ready: true });

@@ -99,6 +99,31 @@ describe('encode threads', () => {
     expect(asData(there)).toEqual(asData(here));
   });
 
+  it('pack the next batches into the buffers the threads hand back, without changing a reply that viewed one', async () => {
+    // Replies with a view of the batch's first element and with the size of the buffer it came in, then
+    // hands the buffer back, as encode-thread.js does.
+    const thread = scriptFile(`
+parentPort.on('message', (r) => {
+  const first = r.bytes.subarray(0, r.ends[0]);
+  parentPort.postMessage({ seq: r.seq, prepared: { id: String(r.bytes.buffer.byteLength), elementIds: [], decoded: r.ends.length, letters: [], shares: [{ route: 0, recordIds: [], content: { kind: 'encoded', encoded: first } }] } });
+  parentPort.postMessage({ spare: r.bytes.buffer }, [r.bytes.buffer]);
+});
+parentPort.postMessage({ ready: true });
+`);
+    const p = pool(1, thread);
+    const batch = (fill: string, size: number) => Array.from({ length: 4 }, () => Buffer.alloc(size, fill));
+    const viewed = (prepared: PreparedBatch) => Buffer.from((prepared.shares[0]!.content as { encoded: Uint8Array }).encoded).toString();
+    const first = await p.prepare(batch('a', 1000), 'msgpack', 'k');
+    // The hand-back is a message of its own, after the reply: let it arrive.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await p.prepare(batch('b', 900), 'msgpack', 'k');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const third = await p.prepare(batch('c', 2000), 'msgpack', 'k');
+    // A new buffer has a quarter to spare; the second batch came in the first one's, the third outgrew it.
+    expect([first.id, second.id, third.id]).toEqual(['5000', '5000', '10000']);
+    expect([viewed(first), viewed(second), viewed(third)]).toEqual(['a'.repeat(1000), 'b'.repeat(900), 'c'.repeat(2000)]);
+  });
+
   it('a thread that dies refuses the batches it held, and a new thread takes the next ones', async () => {
     const p = pool(1, DYING_THREAD);
     const before = p.prepare([Buffer.from('a')], 'msgpack', 'before');

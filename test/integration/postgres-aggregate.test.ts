@@ -303,6 +303,28 @@ describe('exactly once and size', () => {
     expect(keys.sort()).toEqual(awkward.map((_, i) => `key\t${i}`).sort());
   });
 
+  it('bigint columns travel in binary: values past 32 bits and negative ones arrive exact; a non-integer is refused as before', async () => {
+    const sink = await openSink();
+    const big = 2 ** 40 + 5;
+    // A network-only record (ResponseCode -1) carries the connection and byte counts into the total row.
+    const network = { open_connections: -3, closed_connections: 2 ** 32, bytes_in: big, bytes_out: Number.MAX_SAFE_INTEGER - 1 };
+    await write(sink, batch([record({ response_code: -1, network }), record({ response_code: 500 })]));
+    const total = totalRow(await rows());
+    expect([total.counter_open_connections, total.counter_closed_connections, total.counter_bytes_in, total.counter_bytes_out].map(String))
+      .toEqual(['-3', String(2 ** 32), String(big), String(Number.MAX_SAFE_INTEGER - 1)]);
+    expect([total.counter_hits, total.counter_error, total.code_500, total.code_200].map(Number)).toEqual([1, 1, 1, 0]);
+    // Not a safe integer: sent as text, which PostgreSQL refuses for bigint (a row rejection, not a lost batch).
+    const [row] = mergeRowsByKey(analyticsRows([record({ response_code: -1, network: { ...BASE.network, bytes_in: 1.5 } })], {
+      trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: 60,
+    }).rows);
+    const client = await database.db.pool.connect();
+    try {
+      await expect(upsertRows(client, 'tyk_aggregated', [row!], 10)).rejects.toMatchObject({ code: '22P02' });
+    } finally {
+      client.release();
+    }
+  });
+
   it('a batch with 5,000 distinct dimensions is written in one statement without a bind-parameter error', async () => {
     const sink = await openSink({ batch_size: 100_000 });
     const records = Array.from({ length: 5000 }, (_, i) => record({ api_id: `api-${i}` }));

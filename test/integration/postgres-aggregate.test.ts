@@ -303,7 +303,7 @@ describe('exactly once and size', () => {
     expect(keys.sort()).toEqual(awkward.map((_, i) => `key\t${i}`).sort());
   });
 
-  it('bigint columns travel in binary: values past 32 bits and negative ones arrive exact; a non-integer is refused as before', async () => {
+  it('bigint columns: values past 32 bits and negative ones arrive exact; a non-integer is refused', async () => {
     const sink = await openSink();
     const big = 2 ** 40 + 5;
     // A network-only record (ResponseCode -1) carries the connection and byte counts into the total row.
@@ -313,7 +313,7 @@ describe('exactly once and size', () => {
     expect([total.counter_open_connections, total.counter_closed_connections, total.counter_bytes_in, total.counter_bytes_out].map(String))
       .toEqual(['-3', String(2 ** 32), String(big), String(Number.MAX_SAFE_INTEGER - 1)]);
     expect([total.counter_hits, total.counter_error, total.code_500, total.code_200].map(Number)).toEqual([1, 1, 1, 0]);
-    // Not a safe integer: sent as text, which PostgreSQL refuses for bigint (a row rejection, not a lost batch).
+    // PostgreSQL refuses 1.5 for bigint (22P02): a data error, permanent, never retried.
     const [row] = mergeRowsByKey(analyticsRows([record({ response_code: -1, network: { ...BASE.network, bytes_in: 1.5 } })], {
       trackAllPaths: false, ignoreTagPrefixes: [], ignoredDimensions: new Set(), bucketMinutes: 60,
     }).rows);

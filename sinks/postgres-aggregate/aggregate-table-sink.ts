@@ -57,7 +57,7 @@ export interface EncodedAggregateBatch {
   tables?: Map<string, Map<string, FoldedRow>>;
 }
 
-/** Tables in name order, each one's rows in id order: concurrent writers take row locks in one order. */
+/** Tables in name order, each one's rows in key order (byRowKey): concurrent writers take row locks in one order. */
 function inLockOrder(tables: ReadonlyMap<string, ReadonlyMap<string, FoldedRow>>): TableRows[] {
   return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, [...rows.values()].sort(byRowKey)]);
 }

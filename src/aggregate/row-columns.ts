@@ -7,8 +7,8 @@ import type { FoldedRow } from './sql-rows.js';
  * 2.4 ms to serialize and 3.7 ms to rebuild on the main thread; as columns, a few arrays with the numbers
  * in one moved buffer, 0.8 ms each. Labels (org, dimension, value, the counter's two) repeat from row to
  * row (in the benchmark's backlog a per-minute batch of 1,600 rows carries 8,000 labels, 870 of them
- * distinct; 1,000 records spread over an hour, 27,000 and 880), so each distinct one crosses once. The main thread folds the rows in as they are (foldColumns) and builds objects
- * only for rows it has not seen.
+ * distinct; 1,000 records spread over an hour, 27,000 and 880), so each distinct one crosses once. The
+ * main thread folds the rows in as they are (foldColumns) and builds objects only for rows it has not seen.
  */
 
 /** A counter's numeric fields, in their column order. */

@@ -48,6 +48,11 @@ export interface Sink<R> {
   write(batch: SinkBatch<R>, signal: AbortSignal): Promise<WriteOutcome>;
   close(): Promise<void>;
   health(): Promise<SinkHealth>;
+  /**
+   * True for a sink that reads of an analytics record only what aggregation reads (aggregated-msgpack.ts):
+   * a msgpack batch whose every sink says so is decoded without the other fields.
+   */
+  readonly readsAggregatedFieldsOnly?: boolean;
 }
 
 /** Turns one batch's records, handed over one at a time, into what the sink sends. */

@@ -56,6 +56,7 @@ function tagPrefix(tag: string): string {
 
 export class MongoAggregateSink implements Sink<AnalyticsRecord> {
   readonly name: string;
+  readonly readsAggregatedFieldsOnly = true;
   private readonly handle: MongoHandle;
   private settings: AggregateSettings | undefined;
   private readonly prepared = new Set<string>();

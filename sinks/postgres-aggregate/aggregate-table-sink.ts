@@ -128,6 +128,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   readonly name: string;
   /** Its rows cross threads as columns (forTransfer). */
   readonly compactEncoding = true;
+  readonly readsAggregatedFieldsOnly = true;
   private configuration: AggregateTableConfiguration<R> | undefined;
   private pool: pg.Pool | undefined;
   private backgroundIndex: Promise<void> | undefined;

@@ -18,6 +18,15 @@ import type { UptimeRecord } from '../record/uptime-record.js';
 // goes into V8's dictionary mode, which made unpacking about a fifth slower.
 const unpackr = new Unpackr({ mapsAsObjects: false, useRecords: false, int64AsType: 'number' });
 
+/** The one value at bytes[start, end), as msgpackr decodes it: for values found by skimming (msgpack-skim.ts). */
+export function unpackRange(bytes: Uint8Array, start: number, end: number): unknown {
+  try {
+    return unpackr.unpack(bytes, { start, end });
+  } catch (err) {
+    throw new DecodeError(`not valid msgpack: ${(err as Error).message}`);
+  }
+}
+
 function unpackOne(bytes: Uint8Array): WireMap {
   let values: unknown[];
   try {

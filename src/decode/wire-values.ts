@@ -74,9 +74,11 @@ export function wireTime(v: unknown, field: string): GoTime {
   if (!Array.isArray(v) || v.length !== 2) {
     throw new DecodeError(`expected a time as [seconds, nanoseconds], got ${describe(v)}`, field);
   }
-  const sec = wireInt(v[0], `${field}.seconds`);
-  const nsec = wireInt(v[1], `${field}.nanoseconds`);
-  // Go's time.Unix normalises out-of-range nanoseconds into the seconds.
+  return unixTime(wireInt(v[0], `${field}.seconds`), wireInt(v[1], `${field}.nanoseconds`), field);
+}
+
+/** Go's time.Unix(sec, nsec), which normalises out-of-range nanoseconds into the seconds; checked storable. */
+export function unixTime(sec: number, nsec: number, field: string): GoTime {
   const carry = Math.floor(nsec / 1e9);
   return storableTime({ sec: sec + carry, nsec: nsec - carry * 1e9 }, field);
 }

@@ -1,4 +1,5 @@
 import { decoders, DecodeError, type Encoding } from '../decode/index.js';
+import { decodeAggregatedMsgpack } from '../decode/aggregated-msgpack.js';
 import type { DeadLetter } from '../delivery/dead-letters.js';
 import { errorMessage } from '../errors.js';
 import { isEncodingSink, type BatchEncoder, type Sink, type SinkBatch, type SinkRecord } from '../../sinks/sink.js';
@@ -48,6 +49,12 @@ export interface PreparingRoute {
 /** Whether a batch for these sinks is worth preparing in an encode thread: every one encodes compactly. */
 export function preparesOffThread(sinks: ReadonlyArray<Sink<unknown>>): boolean {
   return sinks.length > 0 && sinks.every((sink) => isEncodingSink(sink) && sink.compactEncoding);
+}
+
+/** The full decoder for the encoding, or the one that skips what no route's sink reads. */
+function decoderFor(encoding: Encoding, routes: readonly PreparingRoute[]): (bytes: Buffer) => unknown {
+  const onlyAggregating = routes.length > 0 && routes.every((route) => route.sink.readsAggregatedFieldsOnly === true);
+  return encoding === 'msgpack' && onlyAggregating ? decodeAggregatedMsgpack : decoders[encoding];
 }
 
 /**
@@ -118,7 +125,7 @@ export function prepareBatch(
   /** The id to write under when it is not the elements' own: a replay of dead letters gets a fresh one. */
   idOverride?: string,
 ): PreparedBatch {
-  const decode = decoders[encoding] as (bytes: Uint8Array) => unknown;
+  const decode = decoderFor(encoding, routes);
   const elementIds = recordIds(elements);
   const id = idOverride ?? batchId(elementIds);
   const expectedBytes = elements.reduce((n, e) => n + e.length, 0);

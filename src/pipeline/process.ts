@@ -1,5 +1,4 @@
-import type { AnalyticsRecord } from '../record/analytics-record.js';
-import { ZERO_TIME } from '../record/go-time.js';
+import { ZERO_ANALYTICS_RECORD, type AnalyticsRecord } from '../record/analytics-record.js';
 import type { PumpConfig, PumpFilters } from '../config/types.js';
 import type { SinkRecord } from '../../sinks/sink.js';
 
@@ -32,20 +31,8 @@ function truncateBytes(text: string, maxBytes: number): string {
   return Buffer.from(text).subarray(0, maxBytes).toString();
 }
 
-const ZERO_RECORD: AnalyticsRecord = {
-  method: '', host: '', path: '', raw_path: '', content_length: 0, user_agent: '', day: 0, month: 0, year: 0,
-  hour: 0, response_code: 0, api_key: '', timestamp: ZERO_TIME, api_version: '', api_name: '', api_id: '',
-  org_id: '', oauth_id: '', request_time: 0, raw_request: '', raw_response: '', ip_address: '',
-  geo: { country: { iso_code: '' }, city: { geoname_id: 0, names: null }, location: { latitude: 0, longitude: 0, time_zone: '' } },
-  network: { open_connections: 0, closed_connections: 0, bytes_in: 0, bytes_out: 0 },
-  latency: { total: 0, upstream: 0, gateway: 0 },
-  tags: null, alias: '', track_path: false, expireAt: ZERO_TIME, api_schema: '', original_path: '', listen_path: '',
-  graphql_stats: { Variables: '', RootFields: null, Types: null, Errors: null, OperationType: 0, HasErrors: false, IsGraphQL: false },
-  mcp_stats: { is_mcp: false, jsonrpc_method: '', primitive_type: '', primitive_name: '' },
-};
-
 /** The json names `ignore_fields` may list: the record's top-level fields. */
-export const IGNORABLE_FIELDS: ReadonlySet<string> = new Set(Object.keys(ZERO_RECORD));
+export const IGNORABLE_FIELDS: ReadonlySet<string> = new Set(Object.keys(ZERO_ANALYTICS_RECORD));
 
 function reshape(record: AnalyticsRecord, opts: ProcessingOptions): AnalyticsRecord {
   const { pump } = opts;
@@ -64,7 +51,7 @@ function reshape(record: AnalyticsRecord, opts: ProcessingOptions): AnalyticsRec
     }
   }
   for (const field of pump.ignore_fields) {
-    if (IGNORABLE_FIELDS.has(field)) edit({ [field]: ZERO_RECORD[field as keyof AnalyticsRecord] });
+    if (IGNORABLE_FIELDS.has(field)) edit({ [field]: ZERO_ANALYTICS_RECORD[field as keyof AnalyticsRecord] });
   }
   return out;
 }

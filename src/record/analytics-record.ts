@@ -1,4 +1,4 @@
-import type { GoTime } from './go-time.js';
+import { ZERO_TIME, type GoTime } from './go-time.js';
 
 /*
  * The decoded gateway analytics record. Field names are the json tags of tyk-pump's
@@ -102,6 +102,19 @@ export interface AnalyticsRecord {
   graphql_stats: GraphQLStats;
   mcp_stats: MCPStats;
 }
+
+/** Every field at Go's zero value: what `ignore_fields` leaves, and what a field never decoded reads as. */
+export const ZERO_ANALYTICS_RECORD: AnalyticsRecord = {
+  method: '', host: '', path: '', raw_path: '', content_length: 0, user_agent: '', day: 0, month: 0, year: 0,
+  hour: 0, response_code: 0, api_key: '', timestamp: ZERO_TIME, api_version: '', api_name: '', api_id: '',
+  org_id: '', oauth_id: '', request_time: 0, raw_request: '', raw_response: '', ip_address: '',
+  geo: { country: { iso_code: '' }, city: { geoname_id: 0, names: null }, location: { latitude: 0, longitude: 0, time_zone: '' } },
+  network: { open_connections: 0, closed_connections: 0, bytes_in: 0, bytes_out: 0 },
+  latency: { total: 0, upstream: 0, gateway: 0 },
+  tags: null, alias: '', track_path: false, expireAt: ZERO_TIME, api_schema: '', original_path: '', listen_path: '',
+  graphql_stats: { Variables: '', RootFields: null, Types: null, Errors: null, OperationType: 0, HasErrors: false, IsGraphQL: false },
+  mcp_stats: { is_mcp: false, jsonrpc_method: '', primitive_type: '', primitive_name: '' },
+};
 
 /** Tyk's `IsGraphRecord`: classification follows the stats flag, never the tags. */
 export function isGraphRecord(r: AnalyticsRecord): boolean {

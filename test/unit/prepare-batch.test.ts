@@ -132,6 +132,19 @@ describe('prepareBatch', () => {
     expect(prepared.shares).toEqual([]);
   });
 
+  it('decodes only what aggregation reads when every sink only aggregates, and the whole record otherwise', () => {
+    // {"RawRequest": 5, "OrgID": "o", "APIID": "a"}: a field only a raw-record sink reads has the wrong type
+    const odd = Buffer.from('83aa5261775265717565737405a54f72674944a16fa54150494944a161', 'hex');
+    const aggregate = () => createSqlAggregateSink(pump({ type: 'sql_aggregate' }), { logger, config: {} as never });
+    const aggregateOnly = prepareBatch([odd, elements[0]!], 'msgpack', 'k', [everything(aggregate()), everything(aggregate())]);
+    expect(aggregateOnly.letters).toEqual([]);
+    expect(aggregateOnly.shares.map((s) => s.recordIds.length)).toEqual([2, 2]);
+    const withSql = prepareBatch([odd, elements[0]!], 'msgpack', 'k', [everything(aggregate()), everything(sqlSink())]);
+    expect(withSql.letters.map((l) => l.reason)).toEqual(['RawRequest: expected a string, got number']);
+    // No sink at all (the benchmark's drain+decode ceiling) decodes whole records.
+    expect(prepareBatch([odd], 'msgpack', 'k', []).letters).toHaveLength(1);
+  });
+
   it('writes under the id it is given (a replay of dead letters), with the elements\' own record ids', () => {
     const prepared = prepareBatch(elements.slice(0, 3), 'msgpack', 'k', [everything(sqlSink())], 'replay-1');
     expect(prepared.id).toBe('replay-1');

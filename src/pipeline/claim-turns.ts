@@ -7,7 +7,10 @@
  * user expects of a backlog: every list drains at the same pace.
  */
 
-/** How often the loop whose turn it is asks again: the room it waits for frees up without telling anyone. */
+/**
+ * How often the loop whose turn it is asks again. The pipeline says when a batch frees room (roomFreed);
+ * a sink's queue and heap budget also free up inside the sink, which only this poll notices.
+ */
 const POLL_MS = 25;
 
 interface Waiter {
@@ -38,6 +41,11 @@ export class ClaimTurns {
       // The next loop's turn: it looks at once, as the room just taken may not have been the last.
       this.queue[0]?.wake();
     }
+  }
+
+  /** Room may have freed up: the loop whose turn it is looks at once. */
+  roomFreed(): void {
+    this.queue[0]?.wake();
   }
 
   /** Until woken or aborted; the loop whose turn it is also looks again every POLL_MS. */

@@ -20,7 +20,7 @@ import { shutdownStep } from '../shutdown-step.js';
 /** A batch's share handed to one sink, and which records it holds. */
 interface SinkDelivery {
   sink: string;
-  recordIds: string[];
+  recordIds: readonly string[];
   done: Promise<Delivery>;
 }
 
@@ -357,6 +357,7 @@ export class Pipeline {
         this.inflightBytes -= bytes;
         this.handlers.delete(handler);
         this.updateGauges();
+        this.claimTurns.roomFreed();
       });
     this.handlers.add(handler);
   }
@@ -411,7 +412,10 @@ export class Pipeline {
       const reprepare = batch.redelivered ? undefined : () => prepareShare(batch.elements, key, route, prepared.id);
       return { sink: route.runner.name, recordIds, done: route.runner.deliverShare(prepared.id, content, escalate, reprepare) };
     });
-    if (prepared.shares.every(({ route }) => routes[route]!.runner.folds)) this.occupyingSlots.delete(batch);
+    if (prepared.shares.every(({ route }) => routes[route]!.runner.folds)) {
+      this.occupyingSlots.delete(batch);
+      this.claimTurns.roomFreed();
+    }
     return { id: prepared.id, letters: prepared.letters, rawOf: rawBytesOf(prepared.elementIds, batch.elements), deliveries };
   }
 

@@ -24,14 +24,14 @@ export type ShareContent =
 export interface BatchShare {
   /** Index of the sink in the routes the batch was prepared for. */
   route: number;
-  recordIds: string[];
+  recordIds: readonly string[];
   content: ShareContent;
 }
 
 export interface PreparedBatch {
   id: string;
   /** One id per element, in claim order; an element that did not decode keeps its id for its dead letter. */
-  elementIds: string[];
+  elementIds: readonly string[];
   decoded: number;
   /** Elements that did not decode, ready to be kept as dead letters. */
   letters: DeadLetter[];
@@ -146,6 +146,9 @@ export function prepareBatch(
     const item = { id: elementIds[i]!, record, bytes: element.length };
     for (const builder of builders) builder.offer(item);
   });
-  const shares = builders.flatMap((builder, route) => (builder.recordIds.length === 0 ? [] : [{ route, recordIds: builder.recordIds, content: builder.content() }]));
+  // A share of every element is the element ids themselves, one array: a reply from an encode thread then
+  // carries the thousand ids once, not once more per sink.
+  const idsOf = (builder: ShareBuilder) => (builder.recordIds.length === elementIds.length ? elementIds : builder.recordIds);
+  const shares = builders.flatMap((builder, route) => (builder.recordIds.length === 0 ? [] : [{ route, recordIds: idsOf(builder), content: builder.content() }]));
   return { id, elementIds, decoded, letters, shares };
 }

@@ -43,6 +43,24 @@ describe('ClaimTurns', () => {
     }
   });
 
+  it('the loop whose turn it is looks at once when told room freed up, not at its next poll', async () => {
+    vi.useFakeTimers();
+    try {
+      const turns = new ClaimTurns();
+      const room = new Room();
+      const first = turns.take(room.reserveFor('first'), new AbortController().signal);
+      await vi.advanceTimersByTimeAsync(1);
+      room.free = 1;
+      turns.roomFreed();
+      // Microtasks only: no timer has fired since the first look, so only the wake-up can have reserved.
+      await vi.advanceTimersByTimeAsync(0);
+      expect(room.order).toEqual(['first']);
+      expect(await first).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a loop that asks just as room frees up goes behind the ones already waiting', async () => {
     // What made one list run ahead: the loop whose claim had just come back found the freed slot at once.
     const turns = new ClaimTurns();

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { adoptRowsByKey, byRowKey, foldRowsByKey, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { adoptRow, adoptRowsByKey, byRowKey, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import { foldColumns, rowColumnBuffers, rowCount as columnRowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
@@ -30,7 +30,8 @@ export interface AggregateTableSettings {
 }
 
 export interface BatchRows {
-  readonly rows: readonly AggregateRow[];
+  /** Their counters are handed over with them: the sink adds later rows of the same key into them. */
+  readonly rows: readonly FoldedRow[];
   /** Records the rows account for (skipped records excluded). */
   readonly counted: number;
 }
@@ -206,9 +207,9 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     return this.configuration!.settings.tableSharding ? `${base}_${utcDayStamp({ sec: row.timestampSec, nsec: 0 })}` : base;
   }
 
-  private tablesOf(rows: readonly AggregateRow[]): Map<string, Map<string, FoldedRow>> {
+  private tablesOf(rows: readonly FoldedRow[]): Map<string, Map<string, FoldedRow>> {
     const tables = new Map<string, Map<string, FoldedRow>>();
-    for (const row of rows) foldRowsByKey(tableRows(tables, this.tableFor(row)), [row]);
+    for (const row of rows) adoptRow(tableRows(tables, this.tableFor(row)), row);
     return tables;
   }
 

@@ -26,7 +26,7 @@ function analyticsRowAggregation(options: AggregationOptions): RowAggregation<An
   return {
     add: (record) => aggregation.add(record),
     rows: () => ({
-      rows: [...aggregation.buckets.values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg))),
+      rows: [...aggregation.take().values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg))),
       counted: aggregation.counted,
     }),
   };

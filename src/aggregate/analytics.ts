@@ -24,16 +24,16 @@ export interface AggregationOptions {
   readonly bucketMinutes: number;
 }
 
-export interface OrgAggregate {
+export interface OrgAggregate<C extends Counter = Counter> {
   readonly orgId: string;
   readonly bucketStartSec: number;
   /** The latest ExpireAt among the bucket's records (Tyk: the first record's). */
   readonly expireAt: GoTime;
   /** The latest record time in the bucket. */
   readonly lastTime: GoTime;
-  readonly flat: Readonly<Record<FlatDimension, ReadonlyMap<string, Counter>>>;
-  readonly nested: Readonly<Record<NestedDimension, ReadonlyMap<string, ReadonlyMap<string, Counter>>>>;
-  readonly total: Counter;
+  readonly flat: Readonly<Record<FlatDimension, ReadonlyMap<string, C>>>;
+  readonly nested: Readonly<Record<NestedDimension, ReadonlyMap<string, ReadonlyMap<string, C>>>>;
+  readonly total: C;
 }
 
 /** Records Tyk's AggregateData skips: no org, GraphQL (aggregated separately) and MCP records. */
@@ -170,6 +170,11 @@ export class AnalyticsAggregation {
   get buckets(): ReadonlyMap<string, OrgAggregate> {
     return this.mutable;
   }
+
+  /** The buckets with the counters themselves, for a caller that takes them over and adds no more records. */
+  take(): ReadonlyMap<string, OrgAggregate<CounterAccumulator>> {
+    return this.mutable;
+  }
 }
 
 export function aggregateRecords(records: Iterable<AnalyticsRecord>, options: AggregationOptions): ReadonlyMap<string, OrgAggregate> {
@@ -179,8 +184,8 @@ export function aggregateRecords(records: Iterable<AnalyticsRecord>, options: Ag
 }
 
 /** The aggregate as the flat list of §4.3: dimensions in Tyk's order, then the total. */
-export function dimensionEntries(agg: OrgAggregate): DimensionEntry[] {
-  const entries: DimensionEntry[] = [];
+export function dimensionEntries<C extends Counter>(agg: OrgAggregate<C>): Array<DimensionEntry<C>> {
+  const entries: Array<DimensionEntry<C>> = [];
   for (const dimension of DIMENSION_ORDER) {
     if (dimension === 'keyendpoints' || dimension === 'oauthendpoints') {
       for (const [outer, counters] of agg.nested[dimension]) {

@@ -24,12 +24,12 @@ export const DIMENSION_ORDER: readonly Dimension[] = [
 export const TOTAL_DIMENSION = '';
 export const TOTAL_VALUE = 'total';
 
-export interface DimensionEntry {
+export interface DimensionEntry<C extends Counter = Counter> {
   /** `apiid`, `errors`, …, or "" for the total. */
   readonly dimension: string;
   /** The map key; `<outer>.<inner>` for nested dimensions; `total` for the total. */
   readonly value: string;
-  readonly counter: Counter;
+  readonly counter: C;
 }
 
 /** Names `ignore_aggregations` accepts (Tyk's Go field names and the stored names). */

@@ -50,7 +50,8 @@ export interface Bucket {
   readonly bucketStartSec: number;
 }
 
-export function aggregateRows(bucket: Bucket, entries: readonly DimensionEntry[]): AggregateRow[] {
+/** One row per entry, holding the entry's counter itself (a FoldedRow when the counters are handed over). */
+export function aggregateRows<C extends Counter>(bucket: Bucket, entries: ReadonlyArray<DimensionEntry<C>>): Array<AggregateRow & { readonly counter: C }> {
   return entries.map(({ dimension, value, counter }) => ({
     key: rowKey(bucket.bucketStartSec, bucket.orgId, dimension, value),
     timestampSec: bucket.bucketStartSec,
@@ -91,15 +92,17 @@ export function foldRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<Aggre
 }
 
 /**
- * As foldRowsByKey, for rows the caller hands over and no longer uses (a folded batch's): a row whose key
- * is new is kept as it is, not copied.
+ * As foldRowsByKey, for rows the caller hands over and no longer uses (a folded batch's, or an aggregation's
+ * taken rows): a row whose key is new is kept as it is, not copied.
  */
 export function adoptRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<FoldedRow>): void {
-  for (const row of rows) {
-    const existing = into.get(row.key);
-    if (existing) accumulate(existing.counter, row.counter);
-    else into.set(row.key, row);
-  }
+  for (const row of rows) adoptRow(into, row);
+}
+
+export function adoptRow(into: Map<string, FoldedRow>, row: FoldedRow): void {
+  const existing = into.get(row.key);
+  if (existing) accumulate(existing.counter, row.counter);
+  else into.set(row.key, row);
 }
 
 /**

@@ -10,14 +10,14 @@ import { TOTAL_DIMENSION, TOTAL_VALUE, type DimensionEntry } from './dimensions.
  * so it counts 2xx codes as well as errors and fills the code_2xx columns.
  */
 
-export interface UptimeAggregate {
+export interface UptimeAggregate<C extends Counter = Counter> {
   readonly orgId: string;
   readonly bucketStartSec: number;
   readonly expireAt: GoTime;
   readonly lastTime: GoTime;
-  readonly url: ReadonlyMap<string, Counter>;
-  readonly errors: ReadonlyMap<string, Counter>;
-  readonly total: Counter;
+  readonly url: ReadonlyMap<string, C>;
+  readonly errors: ReadonlyMap<string, C>;
+  readonly total: C;
 }
 
 interface MutableUptimeAggregate {
@@ -80,6 +80,11 @@ export class UptimeAggregation {
   get buckets(): ReadonlyMap<string, UptimeAggregate> {
     return this.mutable;
   }
+
+  /** The buckets with the counters themselves, for a caller that takes them over and adds no more reports. */
+  take(): ReadonlyMap<string, UptimeAggregate<CounterAccumulator>> {
+    return this.mutable;
+  }
 }
 
 export function aggregateUptimeRecords(reports: Iterable<UptimeRecord>): ReadonlyMap<string, UptimeAggregate> {
@@ -89,7 +94,7 @@ export function aggregateUptimeRecords(reports: Iterable<UptimeRecord>): Readonl
 }
 
 /** Tyk's order: url entries, then error entries, then ""/total. */
-export function uptimeDimensionEntries(agg: UptimeAggregate): DimensionEntry[] {
+export function uptimeDimensionEntries<C extends Counter>(agg: UptimeAggregate<C>): Array<DimensionEntry<C>> {
   return [
     ...[...agg.url].map(([value, counter]) => ({ dimension: 'url', value, counter })),
     ...[...agg.errors].map(([value, counter]) => ({ dimension: 'errors', value, counter })),

@@ -24,7 +24,7 @@ function uptimeRowAggregation(): RowAggregation<UptimeRecord> {
   return {
     add: (report) => aggregation.add(report),
     rows: () => ({
-      rows: [...aggregation.buckets.values()].flatMap((agg) => aggregateRows(agg, uptimeDimensionEntries(agg))),
+      rows: [...aggregation.take().values()].flatMap((agg) => aggregateRows(agg, uptimeDimensionEntries(agg))),
       counted: aggregation.counted,
     }),
   };

@@ -44,9 +44,12 @@ class Located<N extends string> {
       return -1;
     }
     const end = locateFields(bytes, at, this.fields, this.positions);
-    // Decoded only to be described in the error, worded as the full decoder words it.
-    if (end === 'not a map') wireMap(unpackRange(bytes, at, valueEnd(bytes, at)), path);
-    return typeof end === 'number' ? end : -1;
+    if (end === 'not a map') {
+      // Decoded only to be described in the error, worded as the full decoder words it.
+      wireMap(unpackRange(bytes, at, valueEnd(bytes, at)), path);
+      throw new DecodeError('expected a map', path);
+    }
+    return end === 'nil' ? -1 : end;
   }
 
   at(name: N): number {

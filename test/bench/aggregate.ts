@@ -3,8 +3,9 @@
  * the same run on the same machine, hourly and per minute (`store_analytics_per_minute`).
  *
  *   drain_decode  in this process, no sink: ClaimStore.claim (the same Lua claim script Sluice runs) of
- *                 purge_chunk elements, prepareBatch for no sink (decode), ClaimStore.ack; one loop per gateway
- *                 list, all at once, on this one thread
+ *                 purge_chunk elements, prepareBatch for no sink (whole records decoded, as for a pump that
+ *                 stores them; Sluice's aggregate-only batches decode only what aggregation reads),
+ *                 ClaimStore.ack; one loop per gateway list, all at once, on this one thread
  *   sluice        gateway lists → a `sluice` process (spawned from dist) → tyk_aggregated. The process is
  *                 started on empty lists and timed from when the records appear on them (staged lists
  *                 renamed in) until every list and in-flight list of the run's prefix is empty (a batch is

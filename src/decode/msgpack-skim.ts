@@ -136,25 +136,18 @@ export class FieldNames<N extends string> {
   /** Each name's index, for reading what locateFields found. */
   readonly index: Readonly<Record<N, number>>;
   private readonly encoded: readonly Uint8Array[];
-  /** Names by length, first and last byte: a key is compared byte by byte with at most one or two names. */
-  private readonly candidates = new Map<number, number[]>();
+  /** Name indices by their length in bytes: a key is compared with the few names as long as it is. */
+  private readonly byLength: number[][] = [];
 
   constructor(readonly names: readonly N[]) {
     this.index = Object.fromEntries(names.map((name, i) => [name, i])) as Record<N, number>;
     this.encoded = names.map((name) => Buffer.from(name, 'utf8'));
-    this.encoded.forEach((name, i) => {
-      const hint = FieldNames.hint(name, 0, name.length);
-      this.candidates.set(hint, [...(this.candidates.get(hint) ?? []), i]);
-    });
-  }
-
-  private static hint(bytes: Uint8Array, start: number, end: number): number {
-    return end === start ? 0 : (end - start) * 0x10000 + bytes[start]! * 0x100 + bytes[end - 1]!;
+    this.encoded.forEach((name, i) => (this.byLength[name.length] ??= []).push(i));
   }
 
   /** Index of the name spelled by bytes[start, end), or -1. */
   indexOf(bytes: Uint8Array, start: number, end: number): number {
-    const candidates = this.candidates.get(FieldNames.hint(bytes, start, end));
+    const candidates = this.byLength[end - start];
     if (!candidates) return -1;
     for (const i of candidates) {
       const name = this.encoded[i]!;
@@ -180,8 +173,15 @@ export function locateFields(bytes: Uint8Array, at: number, fields: FieldNames<s
   if (entries === NOT_A_MAP) return 'not a map';
   let position = found.start;
   for (let i = 0; i < entries; i++) {
-    const field = isStringAt(bytes, position) ? fields.indexOf(bytes, found.start, found.end) : -1;
-    const valueStart = valueEnd(bytes, position);
+    let field = -1;
+    let valueStart: number;
+    if (isStringAt(bytes, position)) {
+      field = fields.indexOf(bytes, found.start, found.end);
+      valueStart = found.end;
+      if (valueStart > bytes.length) throw truncated();
+    } else {
+      valueStart = valueEnd(bytes, position);
+    }
     if (field >= 0) into[field] = valueStart;
     position = valueEnd(bytes, valueStart);
   }

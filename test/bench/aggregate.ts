@@ -5,7 +5,9 @@
  *   drain_decode  in this process, no sink: ClaimStore.claim (the same Lua claim script Sluice runs) of
  *                 purge_chunk elements, prepareBatch for no sink (whole records decoded, as for a pump that
  *                 stores them; Sluice's aggregate-only batches decode only what aggregation reads),
- *                 ClaimStore.ack; one loop per gateway list, all at once, on this one thread
+ *                 ClaimStore.ack; one loop per gateway list, all at once, on this one thread; run before
+ *                 and after each sluice run and counted as one (bracketedRate), as the `sql` benchmark
+ *                 counts its `\copy`s: this machine's speed drifts within minutes
  *   sluice        gateway lists → a `sluice` process (spawned from dist) → tyk_aggregated. The process is
  *                 started on empty lists and timed from when the records appear on them (staged lists
  *                 renamed in) until every list and in-flight list of the run's prefix is empty (a batch is
@@ -40,7 +42,7 @@ import { prepareBatch } from '../../src/pipeline/prepare-batch.js';
 import { freshDatabase } from '../harness/postgres.js';
 import { REDIS_URL, deleteMatching, msgpackKeys, uniquePrefix, pushRoundRobin, drained, releaseStaged, retryQueueKeys, stageRoundRobin } from '../harness/redis.js';
 import { exitStatus, freePort, recentLog, startSluice, untilReady, writeConfig } from '../harness/sluice.js';
-import { DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
+import { DRAIN_POLL_MS, DatabaseCpu, bracketedRate, cpuSeconds, median, procStatusMb } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -191,14 +193,16 @@ async function main(): Promise<void> {
   log(`generating ${RECORDS} records over ${SPAN_HOURS} h`);
   const work = makeWorkload();
   const redis = new Redis(REDIS_URL);
-  const runs: Record<Mode, Array<{ drain: number; sluice: number; withStartup: number; rss: number; cpuUs: number; pgCpuUs: number; upserted: number }>> = { hourly: [], per_minute: [] };
+  const runs: Record<Mode, Array<{ drain: number; before: number; after: number; sluice: number; withStartup: number; rss: number; cpuUs: number; pgCpuUs: number; upserted: number }>> = { hourly: [], per_minute: [] };
   try {
     for (let i = 0; i < RUNS; i++) {
       for (const mode of MODES) {
-        const drain = await drainDecodeCeiling(redis, work.elements);
+        const before = await drainDecodeCeiling(redis, work.elements);
         const s = await sluiceRun(redis, work, mode);
-        runs[mode].push({ drain, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, cpuUs: s.cpuUsPerRecord, pgCpuUs: s.pgCpuUsPerRecord, upserted: s.upsertedRowsPerRecord });
-        log(`run ${i + 1}/${RUNS} ${mode}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), drain+decode ${drain.toFixed(0)}/s, ratio ${(s.rps / drain).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, CPU per record ${s.cpuUsPerRecord.toFixed(1)} µs (PostgreSQL ${s.pgCpuUsPerRecord.toFixed(1)} µs), ${s.upsertedRowsPerRecord.toFixed(2)} rows upserted per record`);
+        const after = await drainDecodeCeiling(redis, work.elements);
+        const drain = bracketedRate(before, after);
+        runs[mode].push({ drain, before, after, sluice: s.rps, withStartup: s.rpsWithStartup, rss: s.peakRssMb, cpuUs: s.cpuUsPerRecord, pgCpuUs: s.pgCpuUsPerRecord, upserted: s.upsertedRowsPerRecord });
+        log(`run ${i + 1}/${RUNS} ${mode}: sluice ${s.rps.toFixed(0)}/s (${s.rpsWithStartup.toFixed(0)}/s with start-up), drain+decode ${drain.toFixed(0)}/s (${before.toFixed(0)} before, ${after.toFixed(0)} after), ratio ${(s.rps / drain).toFixed(3)}, peak RSS ${s.peakRssMb.toFixed(0)} MB, CPU per record ${s.cpuUsPerRecord.toFixed(1)} µs (PostgreSQL ${s.pgCpuUsPerRecord.toFixed(1)} µs), ${s.upsertedRowsPerRecord.toFixed(2)} rows upserted per record`);
       }
     }
   } finally {
@@ -214,6 +218,7 @@ async function main(): Promise<void> {
       },
       median_ratio_sluice_to_drain_decode: Number(median(r.map((x) => x.sluice / x.drain)).toFixed(3)),
       ratios: r.map((x) => Number((x.sluice / x.drain).toFixed(3))),
+      drain_decode_before_after: r.map((x) => [Math.round(x.before), Math.round(x.after)]),
       peak_rss_mb: Math.round(Math.max(...r.map((x) => x.rss))),
       median_sluice_cpu_us_per_record: Number(median(r.map((x) => x.cpuUs)).toFixed(1)),
       median_postgres_cpu_us_per_record: Number(median(r.map((x) => x.pgCpuUs)).toFixed(1)),
@@ -233,7 +238,8 @@ async function main(): Promise<void> {
     sluice_settings: Object.keys(SLUICE_SETTINGS).length > 0 ? SLUICE_SETTINGS : 'defaults',
     method: 'sluice: spawned process, ready (/ready 200) on empty lists, timed from the records appearing on them (staged lists '
       + 'renamed in, one MULTI) until every list and in-flight list is empty (acked after commit); also from spawn, start-up included; '
-      + 'drain_decode: in-process ClaimStore.claim + prepareBatch (decode only) + ClaimStore.ack over the same elements, one loop per list; '
+      + 'drain_decode: in-process ClaimStore.claim + prepareBatch (decode only) + ClaimStore.ack over the same elements, one loop per list, '
+      + 'before and after each sluice run, counted as the rate of their mean time; '
       + 'apiid rows\' hits verified equal to the request records (network-only records carry no hits) after every sluice run',
     targets: { ratio_sluice_to_drain_decode: 0.7 },
   };

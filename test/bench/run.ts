@@ -37,7 +37,7 @@ import { freshDatabase } from '../harness/postgres.js';
 import { freePort, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
 import { deleteMatching, drained, pushRoundRobin, releaseStaged, retryQueueKeys, stageRoundRobin, uniquePrefix } from '../harness/redis.js';
 import {
-  DRAIN_POLL_MS, DatabaseCpu, cpuSeconds, exitedChildrenCpuSeconds, median, procStatusMb, redisCpuSeconds, statCpuSeconds,
+  DRAIN_POLL_MS, DatabaseCpu, bracketedRate, cpuSeconds, exitedChildrenCpuSeconds, median, procStatusMb, redisCpuSeconds, statCpuSeconds,
 } from '../harness/process-stats.js';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
@@ -215,13 +215,12 @@ async function sluiceRun(redis: Redis, elements: Buffer[]): Promise<SluiceRun> {
 }
 
 /**
- * The `\copy` ceilings measured before and after Sluice's run, as one: this machine's speed drifts by a
- * quarter within minutes (PostgreSQL's CPU per `\copy`ed row moved between 13 and 19 µs), so a ceiling
- * measured on one side only compared Sluice with a different machine. Rates from the mean time.
+ * The `\copy` ceilings measured before and after Sluice's run, as one (bracketedRate; PostgreSQL's CPU per
+ * `\copy`ed row moved between 13 and 19 µs within one benchmark).
  */
 function bracketing(before: CopyCeilings, after: CopyCeilings): CopyCeilings {
   const mean = (a: CopyLoad, b: CopyLoad): CopyLoad => ({
-    rps: 2 / (1 / a.rps + 1 / b.rps),
+    rps: bracketedRate(a.rps, b.rps),
     psqlCpuUs: (a.psqlCpuUs + b.psqlCpuUs) / 2,
     postgresCpuUs: (a.postgresCpuUs + b.postgresCpuUs) / 2,
   });

@@ -15,6 +15,15 @@ export function median(xs: readonly number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/**
+ * A ceiling measured before and after Sluice's run, as one rate: that of their mean time per record. This
+ * machine's speed drifts by a quarter within minutes, so a ceiling measured on one side only compares
+ * Sluice with a different machine.
+ */
+export function bracketedRate(before: number, after: number): number {
+  return 2 / (1 / before + 1 / after);
+}
+
 /** A memory figure of /proc/<pid>/status in MB: VmHWM is the peak resident set; 0 once the process is gone. */
 export function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {

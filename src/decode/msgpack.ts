@@ -1,5 +1,6 @@
 import { Unpackr } from 'msgpackr';
 import { DecodeError } from './decode-error.js';
+import { valueEnd } from './msgpack-skim.js';
 import {
   EMPTY_MAP, wireBool, wireFloat, wireInt, wireMap, wireString, wireStringKeyedMap, wireStringList, wireStringMap, wireTime, type WireMap,
 } from './wire-values.js';
@@ -27,15 +28,28 @@ export function unpackRange(bytes: Uint8Array, start: number, end: number): unkn
   }
 }
 
+/**
+ * How many msgpack values the element holds, walked without decoding (valueEnd). msgpackr sizes an array by
+ * its header before reading any item: a 50-byte poison element whose header declared 30 million items made
+ * it allocate 240 MB, and Sluice run out of heap. Every value takes at least a byte, so the walk refuses any
+ * count larger than the bytes left, and what msgpackr allocates afterwards is bounded by the element's size.
+ */
+function countValues(bytes: Uint8Array): number {
+  let count = 0;
+  for (let at = 0; at < bytes.length; count++) at = valueEnd(bytes, at);
+  return count;
+}
+
 function unpackOne(bytes: Uint8Array): WireMap {
-  let values: unknown[];
+  const count = countValues(bytes);
+  if (count !== 1) throw new DecodeError(`expected one msgpack value, found ${count}`);
+  let value: unknown;
   try {
-    values = unpackr.unpackMultiple(bytes) as unknown[];
+    value = unpackr.unpack(bytes);
   } catch (err) {
     throw new DecodeError(`not valid msgpack: ${(err as Error).message}`);
   }
-  if (values.length !== 1) throw new DecodeError(`expected one msgpack value, found ${values.length}`);
-  const root = wireMap(values[0], 'record');
+  const root = wireMap(value, 'record');
   if (root === null) throw new DecodeError('record is nil');
   return root;
 }

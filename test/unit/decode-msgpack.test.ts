@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../../src/assets.js';
 import { decodeAnalyticsMsgpack, decodeUptimeMsgpack } from '../../src/decode/msgpack.js';
 import { DecodeError } from '../../src/decode/decode-error.js';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
@@ -44,10 +48,11 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     ['garbage', Buffer.from('not a msgpack record at all \x00\xff'), /./],
     ['a bare integer', Buffer.from([0x2a]), /expected a map/],
     ['nil', Buffer.from([0xc0]), /nil/],
-    // 0xc1 is never used by msgpack; msgpackr hands it over as an object of its own, which must not pass for a map
-    ['the never-used code 0xc1', Buffer.from([0xc1]), /expected a map, got C1Type/],
+    // 0xc1 is never used by msgpack (msgpackr would hand it over as an object of its own); the walk before
+    // msgpackr refuses it wherever it stands
+    ['the never-used code 0xc1', Buffer.from([0xc1]), /never-used type 0xc1/],
     // {"Geo": 0xc1}
-    ['0xc1 where a map belongs', Buffer.from('81a347656fc1', 'hex'), /Geo: expected a map/],
+    ['0xc1 where a map belongs', Buffer.from('81a347656fc1', 'hex'), /never-used type 0xc1/],
     ['trailing bytes', Buffer.concat([good, Buffer.from([0x01])]), /one msgpack value/],
     // {"ResponseCode": "200"}: a string where Go has an int
     ['type-confused field', Buffer.from('81ac526573706f6e7365436f6465a3323030', 'hex'), /ResponseCode: expected an integer/],
@@ -87,5 +92,38 @@ describe('malformed elements give a DecodeError, never another throw', () => {
 
   it('uptime decoding rejects the same way', () => {
     expect(() => decodeUptimeMsgpack(Buffer.from([0x93, 1, 2, 3]))).toThrow(DecodeError);
+  });
+});
+
+describe('an element declaring more items than it has bytes', () => {
+  /** Headers that declare far more than the element holds, behind a valid-looking start. */
+  const poison: Array<[string, Buffer]> = [
+    ['array32 of 30 million items', Buffer.from('c1710edd01d2568e3f197f4ae4cc43bff8ed90', 'hex')],
+    ['map32 of 238 million entries', Buffer.from('81a3417069df0e315554', 'hex')],
+    ['1,000 nested array16s of 65,535 items', Buffer.concat([Buffer.from([0x81, 0xa1, 0x41]), Buffer.alloc(3000, Buffer.from([0xdc, 0xff, 0xff]))])],
+    ['str32, bin32 and ext32 of 4 GB', Buffer.from('83a141dbffffff00a142c6ffffff00a143c9ffffff0001', 'hex')],
+  ];
+
+  it.each(poison)('%s is refused without allocating what it declares', (_name, bytes) => {
+    expect(() => decodeAnalyticsMsgpack(bytes)).toThrow(DecodeError);
+    expect(() => decodeUptimeMsgpack(bytes)).toThrow(DecodeError);
+  });
+
+  it('is refused in a thread with 32 MB of heap (msgpackr alone would allocate hundreds of MB first)', async () => {
+    const decoder = pathToFileURL(join(packageRoot(), 'dist', 'src', 'decode', 'msgpack.js')).href;
+    const worker = new Worker(`
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.decoder).then(({ decodeAnalyticsMsgpack }) => {
+        const refused = workerData.elements.filter((hex) => {
+          try { decodeAnalyticsMsgpack(Buffer.from(hex, 'hex')); return false; } catch { return true; }
+        });
+        parentPort.postMessage(refused.length);
+      });
+    `, { eval: true, workerData: { decoder, elements: poison.map(([, b]) => b.toString('hex')) }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+    const refused = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(refused).toBe(poison.length);
   });
 });

@@ -101,8 +101,9 @@ export interface EncodingSink<R, E> extends Sink<R> {
    */
   writeFolded?(folded: E, signal: AbortSignal): Promise<WriteOutcome[]>;
   /**
-   * Optional: about how much heap an encoding holds while it waits to be written. The pipeline counts it
-   * against `memory_budget_mb` beside the raw bytes it holds, so that deep folds cannot exhaust the heap.
+   * Optional: about how much memory (heap, and typed arrays beside it) an encoding holds while it waits to
+   * be written. The pipeline counts it against `memory_budget_mb` beside the raw bytes it holds, so that deep
+   * folds cannot exhaust the heap.
    */
   heapBytes?(encoded: E): number;
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
-import { adoptRow, adoptRowsByKey, byRowKey, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
-import { foldColumns, rowColumnBuffers, rowCount as columnRowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
+import { adoptRow, type AggregateRow, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { rowColumnBuffers, rowCount as columnRowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
+import { FoldedTable, foldColumns } from '../../src/aggregate/folded-table.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
@@ -36,8 +37,6 @@ export interface BatchRows {
   readonly counted: number;
 }
 
-type TableRows = readonly [table: string, rows: AggregateRow[]];
-
 /** A batch folded in, and the records its rows account for (skipped records excluded). */
 export interface FoldedBatch {
   readonly id: string;
@@ -45,22 +44,21 @@ export interface FoldedBatch {
 }
 
 /**
- * What waits in the sink's queue instead of records: the rows one batch adds, or, once batches queued up
- * behind a write have been folded together, the rows they add between them. Rows are grouped by table,
- * one per key, so a fold takes as much memory as the distinct rows of its batches. A batch prepared in an
- * encode thread arrives with its rows as columns instead (forTransfer); the first fold or write turns them
- * into row objects (rowsByTable).
+ * What waits in the sink's queue instead of records: the rows one batch adds, as columns (row-columns.ts),
+ * or, once batches queued up behind a write have been folded together, the rows they add between them,
+ * grouped by table, one per key (folded-table.ts), so a fold takes as much memory as the distinct rows of
+ * its batches. The first fold or write turns a batch's columns into tables (foldedTables).
  */
 export interface EncodedAggregateBatch {
   /** In the order they were folded. */
   readonly batches: FoldedBatch[];
   columns?: RowColumns | undefined;
-  tables?: Map<string, Map<string, FoldedRow>>;
+  tables?: Map<string, FoldedTable>;
 }
 
-/** Tables in name order, each one's rows in key order (byRowKey): concurrent writers take row locks in one order. */
-function inLockOrder(tables: ReadonlyMap<string, ReadonlyMap<string, FoldedRow>>): TableRows[] {
-  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1)).map(([table, rows]) => [table, [...rows.values()].sort(byRowKey)]);
+/** Tables in name order: concurrent writers take row locks in one order (each table's rows in key order). */
+function inLockOrder(tables: ReadonlyMap<string, FoldedTable>): Array<[string, FoldedTable]> {
+  return [...tables].sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
 function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): Map<string, FoldedRow> {
@@ -69,33 +67,34 @@ function tableRows(tables: Map<string, Map<string, FoldedRow>>, table: string): 
   return rows;
 }
 
-/** The batch's rows as objects by table, built from its columns the first time. */
-export function rowsByTable(encoded: EncodedAggregateBatch): Map<string, Map<string, FoldedRow>> {
+/** The batch's rows folded by table, from its columns the first time. */
+export function foldedTables(encoded: EncodedAggregateBatch): Map<string, FoldedTable> {
   if (encoded.tables) return encoded.tables;
-  const tables = new Map<string, Map<string, FoldedRow>>();
-  if (encoded.columns) foldColumns(encoded.columns, (table) => tableRows(tables, table));
+  const tables = new Map<string, FoldedTable>();
+  if (encoded.columns) foldColumns(tables, encoded.columns);
   encoded.tables = tables;
   encoded.columns = undefined;
   return tables;
 }
 
 /**
- * Rows past which a fold takes no more batches: about 12 MB of heap, and about a second of upserts. Per
- * minute, a batch of 1,000 records can add thousands of rows, so a bound in batches would not bound memory.
+ * Rows past which a fold takes no more batches: about 6 MB, and about a second of upserts. Per minute, a
+ * batch of 1,000 records can add thousands of rows, so a bound in batches would not bound memory.
  */
 const MAX_FOLDED_ROWS = 10_000;
 
 /**
- * Heap a folded row takes with its key, counter and map entry: about 1 KB. 90,000 per-minute rows of the
- * benchmark's backlog, folded from columns, held 1,001 bytes each after a full collection (1,356 when each
- * row had its own copies of its labels).
+ * Memory a row takes, folded or as a batch's columns: 10,000 per-minute rows of the benchmark's backlog,
+ * folded from 24 batches' columns, held 120 bytes of heap each (key, map entry, label slots) and 500 of typed
+ * arrays (numbers and code_* counts, with room to grow), after a full collection. As objects they held 780
+ * bytes of heap each, all of it for the collector to copy while the fold waited for its write.
  */
-const HEAP_BYTES_PER_ROW = 1_000;
+const BYTES_PER_ROW = 600;
 
 function rowCount(encoded: EncodedAggregateBatch): number {
   if (encoded.columns) return columnRowCount(encoded.columns);
   let rows = 0;
-  for (const tableRows of encoded.tables?.values() ?? []) rows += tableRows.size;
+  for (const table of encoded.tables?.values() ?? []) rows += table.size;
   return rows;
 }
 
@@ -221,7 +220,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
       add: ({ record }) => aggregation.add(record),
       finish: () => {
         const { rows, counted } = aggregation.rows();
-        return { batches: [{ id: batchId, counted }], tables: this.tablesOf(rows) };
+        return { batches: [{ id: batchId, counted }], columns: toRowColumns(this.tablesOf(rows)) };
       },
     };
   }
@@ -234,25 +233,25 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     return (await this.writeFolded(batch, signal))[0]!;
   }
 
-  /** Rows by the hundred cost the main thread less to rebuild from columns than from cloned objects (row-columns.ts). */
+  /** Rows by the hundred cost the main thread less as columns than as cloned objects (row-columns.ts). */
   forTransfer(encoded: EncodedAggregateBatch): { encoded: EncodedAggregateBatch; transfer: ArrayBuffer[] } {
-    if (!encoded.tables) return { encoded, transfer: [] };
-    const columns = toRowColumns(encoded.tables);
-    return { encoded: { batches: encoded.batches, columns }, transfer: rowColumnBuffers(columns) };
+    return { encoded, transfer: encoded.columns ? rowColumnBuffers(encoded.columns) : [] };
   }
 
-  /** Merges `next`'s rows into `into`'s, row by row, in place; undefined once `into` holds enough rows. */
+  /**
+   * Merges `next`'s rows into `into`'s, row by row, in place; undefined once `into` holds enough rows, or
+   * when `next` was folded already (a write of it alone began), which then goes alone.
+   */
   fold(into: EncodedAggregateBatch, next: EncodedAggregateBatch): EncodedAggregateBatch | undefined {
-    if (rowCount(into) >= MAX_FOLDED_ROWS) return undefined;
-    const tables = rowsByTable(into);
+    if (rowCount(into) >= MAX_FOLDED_ROWS || !next.columns) return undefined;
+    const tables = foldedTables(into);
     into.batches.push(...next.batches);
-    if (next.columns) foldColumns(next.columns, (table) => tableRows(tables, table));
-    else for (const [table, rows] of next.tables ?? []) adoptRowsByKey(tableRows(tables, table), rows.values());
+    foldColumns(tables, next.columns);
     return into;
   }
 
   heapBytes(encoded: EncodedAggregateBatch): number {
-    return rowCount(encoded) * HEAP_BYTES_PER_ROW;
+    return rowCount(encoded) * BYTES_PER_ROW;
   }
 
   /**
@@ -263,7 +262,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
     const pool = this.pool;
     if (!pool || !this.configuration) throw new SinkError(this.name, 'write before open', true);
     const { batchSize } = this.configuration.settings;
-    const tables = rowsByTable(folded);
+    const tables = foldedTables(folded);
     if (tables.size === 0) return folded.batches.map(nothingWritten);
     const ids = folded.batches.map((b) => b.id);
     try {

@@ -163,8 +163,8 @@ function addErrors(into: CounterAccumulator, errors: ReadonlyMap<string, number>
 /**
  * Adds `from` into `into`: the one merge rule. Labels and minima are decided first, from the counts
  * before the addition. `identifier` and `humanIdentifier` label `from` under a dimension (see addTo).
- * Of `from`, only its strings and its lastTime may be kept: a fold reads counters into one reused object
- * and error map (foldColumns).
+ * Of `from`, only its strings and its lastTime may be kept: a fold reads counters into reused objects
+ * and no error map (FoldedTable, whose code_* counts add up beside the counter).
  */
 export function accumulate(
   into: CounterAccumulator, from: Counter, identifier = from.identifier, humanIdentifier = from.humanIdentifier,

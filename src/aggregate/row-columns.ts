@@ -1,4 +1,5 @@
-import { EMPTY_COUNTER, NO_ERRORS, accumulate, accumulatorOf, type Counter, type CounterAccumulator } from './counter.js';
+import type { GoTime } from '../record/go-time.js';
+import type { Counter, CounterAccumulator } from './counter.js';
 import type { FoldedRow } from './sql-rows.js';
 
 /*
@@ -8,7 +9,7 @@ import type { FoldedRow } from './sql-rows.js';
  * in one moved buffer, 0.8 ms each. Labels (org, dimension, value, the counter's two) repeat from row to
  * row (in the benchmark's backlog a per-minute batch of 1,600 rows carries 8,000 labels, 870 of them
  * distinct; 1,000 records spread over an hour, 27,000 and 880), so each distinct one crosses once. The
- * main thread folds the rows in as they are (foldColumns) and builds objects only for rows it has not seen.
+ * main thread folds the rows into columns of its own (folded-table.ts) and never builds them as objects.
  */
 
 /** A counter's numeric fields, in their column order. */
@@ -19,8 +20,18 @@ const COUNTER_NUMBERS = [
 ] as const satisfies ReadonlyArray<keyof Counter>;
 
 /** Per row: the bucket start, the last time's seconds and nanoseconds, then the counter's numbers. */
-const NUMBERS_PER_ROW = 3 + COUNTER_NUMBERS.length;
+export const NUMBERS_PER_ROW = 3 + COUNTER_NUMBERS.length;
+export type CounterNumber = (typeof COUNTER_NUMBERS)[number];
+
+const NUMBER_OFFSETS = Object.fromEntries(COUNTER_NUMBERS.map((field, i) => [field, 3 + i])) as Record<CounterNumber, number>;
+
+/** Where a counter's number sits within a row of numbers (after the bucket start and the last time). */
+export function numberOffset(field: CounterNumber): number {
+  return NUMBER_OFFSETS[field];
+}
+
 /** Per row, indices into the labels: org, dimension, value, and the counter's identifier and human identifier. */
+export const LABEL = { org: 0, dimension: 1, value: 2, identifier: 3, humanIdentifier: 4 } as const;
 const LABELS_PER_ROW = 5;
 
 export interface RowColumns {
@@ -68,16 +79,13 @@ export function toRowColumns(tables: ReadonlyMap<string, ReadonlyMap<string, Fol
       const { counter } = row;
       keys.push(row.key);
       const l = i * LABELS_PER_ROW;
-      labelRefs[l] = refer(row.orgId);
-      labelRefs[l + 1] = refer(row.dimension);
-      labelRefs[l + 2] = refer(row.dimensionValue);
-      labelRefs[l + 3] = refer(counter.identifier);
-      labelRefs[l + 4] = refer(counter.humanIdentifier);
-      let n = i * NUMBERS_PER_ROW;
-      numbers[n++] = row.timestampSec;
-      numbers[n++] = counter.lastTime.sec;
-      numbers[n++] = counter.lastTime.nsec;
-      for (const field of COUNTER_NUMBERS) numbers[n++] = counter[field];
+      labelRefs[l + LABEL.org] = refer(row.orgId);
+      labelRefs[l + LABEL.dimension] = refer(row.dimension);
+      labelRefs[l + LABEL.value] = refer(row.dimensionValue);
+      labelRefs[l + LABEL.identifier] = refer(counter.identifier);
+      labelRefs[l + LABEL.humanIdentifier] = refer(counter.humanIdentifier);
+      numbers[i * NUMBERS_PER_ROW] = row.timestampSec;
+      writeCounterNumbers(numbers, i * NUMBERS_PER_ROW, counter);
       for (const [code, count] of counter.errorMap) {
         codes.push(code);
         counts.push(count);
@@ -94,34 +102,31 @@ export function rowColumnBuffers(columns: RowColumns): ArrayBuffer[] {
   return [columns.tableEnds, columns.labelRefs, columns.numbers, columns.codeEnds, columns.codeCounts].map((array) => array.buffer as ArrayBuffer);
 }
 
-/** Row i's error map: NO_ERRORS without codes, else `reused` (cleared first) or a new map, filled. */
-function errorsAt(columns: RowColumns, i: number, reused?: Map<string, number>): ReadonlyMap<string, number> {
-  const { codeEnds, codes, codeCounts } = columns;
-  const first = i === 0 ? 0 : codeEnds[i - 1]!;
-  if (codeEnds[i]! === first) return NO_ERRORS;
-  const errors = reused ?? new Map<string, number>();
-  errors.clear();
-  for (let c = first; c < codeEnds[i]!; c++) errors.set(codes[c]!, codeCounts[c]!);
-  return errors;
+/** Writes a counter's time and numbers into the row of `numbers` at `n` (its bucket start is the caller's). */
+export function writeCounterNumbers(numbers: Float64Array, n: number, counter: Counter): void {
+  let at = n + 1;
+  numbers[at++] = counter.lastTime.sec;
+  numbers[at++] = counter.lastTime.nsec;
+  for (const field of COUNTER_NUMBERS) numbers[at++] = counter[field];
+}
+
+/** The counter's last time in the row of `numbers` at `n`. */
+export function lastTimeAt(numbers: Float64Array, n: number): GoTime {
+  return { sec: numbers[n + 1]!, nsec: numbers[n + 2]! };
 }
 
 /**
- * Writes row i's counter into `counter`, every field; `reusedErrors`, when given, holds its error map. The
+ * Reads the row of `numbers` at `n` into `counter`: its time and numbers, not its labels or error map. The
  * numbers' indices are 3 + their place in COUNTER_NUMBERS (the round-trip test holds them to it).
  */
-function readCounter(columns: RowColumns, i: number, counter: CounterAccumulator, reusedErrors?: Map<string, number>): CounterAccumulator {
-  const { labels, labelRefs, numbers } = columns;
-  const l = i * LABELS_PER_ROW;
-  const n = i * NUMBERS_PER_ROW;
+export function readCounterNumbers(numbers: Float64Array, n: number, counter: CounterAccumulator): CounterAccumulator {
   counter.hits = numbers[n + 3]!;
   counter.success = numbers[n + 4]!;
   counter.errorTotal = numbers[n + 5]!;
   counter.requestTime = numbers[n + 6]!;
   counter.totalRequestTime = numbers[n + 7]!;
-  counter.identifier = labels[labelRefs[l + 3]!]!;
-  counter.humanIdentifier = labels[labelRefs[l + 4]!]!;
   // A new object each time: accumulate may keep the later of two times.
-  counter.lastTime = { sec: numbers[n + 1]!, nsec: numbers[n + 2]! };
+  counter.lastTime = lastTimeAt(numbers, n);
   counter.openConnections = numbers[n + 8]!;
   counter.closedConnections = numbers[n + 9]!;
   counter.bytesIn = numbers[n + 10]!;
@@ -134,40 +139,10 @@ function readCounter(columns: RowColumns, i: number, counter: CounterAccumulator
   counter.minLatency = numbers[n + 17]!;
   counter.totalLatency = numbers[n + 18]!;
   counter.latency = numbers[n + 19]!;
-  counter.errorMap = errorsAt(columns, i, reusedErrors);
   return counter;
 }
 
-function rowAt(columns: RowColumns, i: number): FoldedRow {
-  const { keys, labels, labelRefs, numbers } = columns;
-  const l = i * LABELS_PER_ROW;
-  // Built from EMPTY_COUNTER so that every counter the fold adds into has accumulatorOf's V8 shape.
-  const counter = readCounter(columns, i, accumulatorOf(EMPTY_COUNTER));
-  return {
-    key: keys[i]!, timestampSec: numbers[i * NUMBERS_PER_ROW]!,
-    orgId: labels[labelRefs[l]!]!, dimension: labels[labelRefs[l + 1]!]!, dimensionValue: labels[labelRefs[l + 2]!]!, counter,
-  };
-}
-
-/**
- * Adds the rows into the maps `rowsOf` gives for their tables, one row per key, as adoptRowsByKey adds row
- * objects. Only a new key becomes a row object; a known one is read into one reused counter and added from
- * there. Most rows of a backlog have known keys (hourly, nine in ten), and building each as objects only to
- * add and drop them was a quarter of what the main thread allocated.
- */
-export function foldColumns(columns: RowColumns, rowsOf: (table: string) => Map<string, FoldedRow>): void {
-  const known = accumulatorOf(EMPTY_COUNTER);
-  const knownErrors = new Map<string, number>();
-  let start = 0;
-  columns.tables.forEach((table, t) => {
-    const into = rowsOf(table);
-    const end = columns.tableEnds[t]!;
-    for (let i = start; i < end; i++) {
-      const key = columns.keys[i]!;
-      const existing = into.get(key);
-      if (existing) accumulate(existing.counter, readCounter(columns, i, known, knownErrors));
-      else into.set(key, rowAt(columns, i));
-    }
-    start = end;
-  });
+/** One of row i's labels (LABEL). */
+export function labelAt(columns: RowColumns, i: number, which: (typeof LABEL)[keyof typeof LABEL]): string {
+  return columns.labels[columns.labelRefs[i * LABELS_PER_ROW + which]!]!;
 }

@@ -92,24 +92,11 @@ export function foldRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<Aggre
 }
 
 /**
- * As foldRowsByKey, for rows the caller hands over and no longer uses (a folded batch's, or an aggregation's
- * taken rows): a row whose key is new is kept as it is, not copied.
+ * As foldRowsByKey, for a row the caller hands over and no longer uses (an aggregation's taken rows): a row
+ * whose key is new is kept as it is, not copied.
  */
-export function adoptRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<FoldedRow>): void {
-  for (const row of rows) adoptRow(into, row);
-}
-
 export function adoptRow(into: Map<string, FoldedRow>, row: FoldedRow): void {
   const existing = into.get(row.key);
   if (existing) accumulate(existing.counter, row.counter);
   else into.set(row.key, row);
-}
-
-/**
- * Orders rows by key, the order in which concurrent writers lock them. It is the ids' order too, except
- * between characters above U+FFFF and U+E000–U+FFFF (UTF-16 and UTF-8 order them differently); writers need
- * only agree with each other, and a deadlock with a writer ordering otherwise is retried.
- */
-export function byRowKey(a: AggregateRow, b: AggregateRow): number {
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }

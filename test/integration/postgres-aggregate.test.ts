@@ -5,7 +5,9 @@ import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsRows, createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
 import { upsertRows } from '../../sinks/postgres-aggregate/upsert.js';
-import { mergeRowsByKey } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { toRowColumns } from '../../src/aggregate/row-columns.js';
+import { FoldedTable, foldColumns } from '../../src/aggregate/folded-table.js';
 import { dropExpiredShards } from '../../sinks/postgres/retention.js';
 import { pruneLedger } from '../../sinks/postgres/ledger.js';
 import { FoldConflictError, SinkError, encodeBatch, type EncodingSink, type Sink, type SinkBatch } from '../../sinks/sink.js';
@@ -28,6 +30,13 @@ const BASE: AnalyticsRecord = {
 };
 BASE.geo = { ...BASE.geo, country: { iso_code: '' } };
 const record = (overrides: Partial<AnalyticsRecord>): AnalyticsRecord => ({ ...BASE, ...overrides });
+
+/** Merged rows as a fold holds them for one table, what upsertRows writes. */
+function foldedTable(rows: readonly FoldedRow[]): FoldedTable {
+  const tables = new Map<string, FoldedTable>();
+  foldColumns(tables, toRowColumns(new Map([['t', new Map(rows.map((row) => [row.key, row]))]])));
+  return tables.get('t')!;
+}
 
 const database = sinkDatabase('agg');
 const tables = () => database.tables();
@@ -97,8 +106,8 @@ describe('open (TestSQLAggregateInit)', () => {
     const client = await database.db.pool.connect();
     try {
       await client.query('BEGIN');
-      await upsertRows(client, 'tyk_aggregated', merged, 1000);
-      await upsertRows(client, 'tyk_aggregated', merged, 1000);
+      await upsertRows(client, 'tyk_aggregated', foldedTable(merged), 1000);
+      await upsertRows(client, 'tyk_aggregated', foldedTable(merged), 1000);
       // This transaction's own counters: no waiting for the statistics collector.
       const counts = await client.query(`SELECT pg_stat_get_xact_tuples_updated(c.oid) AS updated, pg_stat_get_xact_tuples_hot_updated(c.oid) AS hot FROM pg_class c WHERE relname = 'tyk_aggregated'`);
       const { updated, hot } = counts.rows[0];
@@ -319,7 +328,7 @@ describe('exactly once and size', () => {
     }).rows);
     const client = await database.db.pool.connect();
     try {
-      await expect(upsertRows(client, 'tyk_aggregated', [row!], 10)).rejects.toMatchObject({ code: '22P02' });
+      await expect(upsertRows(client, 'tyk_aggregated', foldedTable([row!]), 10)).rejects.toMatchObject({ code: '22P02' });
     } finally {
       client.release();
     }

@@ -4,8 +4,9 @@ import { bucketKey, bucketMinutes, bucketStartSec } from '../../src/aggregate/bu
 import { EMPTY_COUNTER, accumulatorOf, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
-import { foldColumns, rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
-import { CODE_COLUMNS, adoptRowsByKey, aggregateRows, codeColumnIndex, mergeRowsByKey, rowId, rowKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
+import { FoldedTable, foldColumns } from '../../src/aggregate/folded-table.js';
+import { CODE_COLUMNS, adoptRow, aggregateRows, codeColumnIndex, mergeRowsByKey, rowId, rowKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
@@ -305,14 +306,14 @@ describe('SQL rows (§7.3)', () => {
     const b = onlyAggregate([record({ api_id: 'api1' }), record({ api_id: 'api2' })]);
     const into = new Map(mergeRowsByKey(aggregateRows(a, dimensionEntries(a))).map((row) => [row.key, row]));
     const handed = mergeRowsByKey(aggregateRows(b, dimensionEntries(b)));
-    adoptRowsByKey(into, handed);
+    for (const row of handed) adoptRow(into, row);
     const api2 = handed.find((r) => r.dimensionValue === 'api2')!;
     expect(into.get(api2.key)).toBe(api2);
     expect([...into.values()].map((r) => [r.dimensionValue, r.counter.hits])).toEqual([['api1', 2], ['total', 3], ['api2', 1]]);
   });
 });
 
-describe('rows as columns (an encode thread\'s reply)', () => {
+describe('rows as columns (an encode thread\'s reply) and folded into tables', () => {
   /** The fixtures' rows, hourly and per minute, in two tables as a sharded sink has them. */
   function tablesOfFixtureRows(): Map<string, Map<string, FoldedRow>> {
     const records = analyticsMsgpackFixtures().map((f) => f.record);
@@ -324,20 +325,40 @@ describe('rows as columns (an encode thread\'s reply)', () => {
     return tables;
   }
 
-  /** The columns folded into empty tables: each table's rows, as objects, in column order. */
-  function rowsOfColumns(columns: RowColumns): Array<[string, FoldedRow[]]> {
-    const tables = new Map<string, Map<string, FoldedRow>>();
-    foldColumns(columns, (table) => tables.get(table) ?? tables.set(table, new Map()).get(table)!);
-    return [...tables].map(([table, rows]) => [table, [...rows.values()]]);
+  /** What the upsert writes of a row: its counter without the error map, which becomes code_* counts. */
+  function written(row: FoldedRow) {
+    const { errorMap, ...counter } = row.counter;
+    const codes = CODE_COLUMNS.map(() => 0);
+    for (const [code, count] of errorMap) if (codeColumnIndex(code) >= 0) codes[codeColumnIndex(code)]! += count;
+    return { key: row.key, timestampSec: row.timestampSec, orgId: row.orgId, dimension: row.dimension, dimensionValue: row.dimensionValue, counter, codes };
   }
 
-  it('come back as the same rows, table by table, error maps and times included', () => {
+  /** The same, read from a folded table, in the order its keys arrived. */
+  function writtenOf(table: FoldedTable) {
+    return table.keys.map((key, slot) => {
+      const { errorMap: _none, ...counter } = table.counterAt(slot);
+      return {
+        key, timestampSec: table.timestampAt(slot), orgId: table.orgIds[slot], dimension: table.dimensions[slot],
+        dimensionValue: table.dimensionValues[slot], counter, codes: CODE_COLUMNS.map((_, c) => table.codeCountAt(slot, c)),
+      };
+    });
+  }
+
+  function folded(...columns: RowColumns[]): Map<string, FoldedTable> {
+    const tables = new Map<string, FoldedTable>();
+    for (const c of columns) foldColumns(tables, c);
+    return tables;
+  }
+
+  const asWritten = (tables: ReadonlyMap<string, FoldedTable>) => [...tables].map(([table, rows]) => [table, writtenOf(rows)]);
+  const objectsAsWritten = (tables: ReadonlyMap<string, ReadonlyMap<string, FoldedRow>>) => [...tables].map(([table, rows]) => [table, [...rows.values()].map(written)]);
+
+  it('fold into empty tables as the same rows, table by table, times and code_* counts included', () => {
     const tables = tablesOfFixtureRows();
     const columns = toRowColumns(tables);
-    const back = rowsOfColumns(columns);
     expect(rowCount(columns)).toBe(tables.get('table0')!.size + tables.get('table1')!.size);
-    expect(back.map(([table, rows]) => [table, rows])).toEqual([...tables].map(([table, rows]) => [table, [...rows.values()]]));
-    expect(back[1]![1].some((row) => row.counter.errorMap.size > 1)).toBe(true);
+    expect(asWritten(folded(columns))).toEqual(objectsAsWritten(tables));
+    expect([...tables.get('table1')!.values()].some((row) => row.counter.errorMap.size > 1)).toBe(true);
     // Each distinct label crosses once, however many rows carry it.
     expect(new Set(columns.labels).size).toBe(columns.labels.length);
     expect(columns.labels.length).toBeLessThan(rowCount(columns));
@@ -347,30 +368,38 @@ describe('rows as columns (an encode thread\'s reply)', () => {
     const columns = toRowColumns(tablesOfFixtureRows());
     const moved = structuredClone(columns, { transfer: rowColumnBuffers(columns) });
     expect(columns.numbers.length).toBe(0);
-    expect(rowsOfColumns(moved)).toEqual(rowsOfColumns(toRowColumns(tablesOfFixtureRows())));
+    expect(asWritten(folded(moved))).toEqual(asWritten(folded(toRowColumns(tablesOfFixtureRows()))));
   });
 
-  it('of no rows are empty', () => {
-    expect(rowsOfColumns(toRowColumns(new Map()))).toEqual([]);
+  it('of no rows fold into no tables', () => {
+    expect(folded(toRowColumns(new Map())).size).toBe(0);
   });
 
-  it('fold into known rows as the same rows as objects would: counters, error maps and times added up', () => {
+  it('fold into known rows as the model merges objects: counters, code_* counts and times added up', () => {
     // Every other row known beforehand: the first fold adds new rows beside known ones, the second only known.
     const halfKnown = () => new Map([...tablesOfFixtureRows()].map(([table, rows]) => [
       table, new Map([...rows].filter((_, i) => i % 2 === 0).map(([id, row]) => [id, { ...row, counter: accumulatorOf(row.counter) }])),
     ]));
-    const byColumns = halfKnown();
+    const byColumns = folded(toRowColumns(halfKnown()));
     const byObjects = halfKnown();
     for (let pass = 0; pass < 2; pass++) {
-      foldColumns(toRowColumns(tablesOfFixtureRows()), (table) => byColumns.get(table)!);
-      for (const [table, rows] of tablesOfFixtureRows()) adoptRowsByKey(byObjects.get(table)!, rows.values());
+      foldColumns(byColumns, toRowColumns(tablesOfFixtureRows()));
+      for (const [table, rows] of tablesOfFixtureRows()) for (const row of rows.values()) adoptRow(byObjects.get(table)!, row);
     }
-    expect(byColumns).toEqual(byObjects);
+    expect(asWritten(byColumns)).toEqual(objectsAsWritten(byObjects));
     const fresh = [...tablesOfFixtureRows().get('table1')!.values()];
     const withErrors = fresh.find((row, i) => i % 2 === 0 && row.counter.errorMap.size > 1)!;
-    const folded = byColumns.get('table1')!.get(withErrors.key)!.counter;
-    expect(folded.hits).toBe(3 * withErrors.counter.hits);
-    expect([...folded.errorMap].map(([code, n]) => [code, n / 3])).toEqual([...withErrors.counter.errorMap]);
+    const table1 = byColumns.get('table1')!;
+    const slot = table1.keys.indexOf(withErrors.key);
+    expect(table1.counterAt(slot).hits).toBe(3 * withErrors.counter.hits);
+    expect(CODE_COLUMNS.map((_, c) => table1.codeCountAt(slot, c) / 3)).toEqual(written(withErrors).codes);
+  });
+
+  it('give their rows in key order, the order writers lock them in', () => {
+    const table = folded(toRowColumns(tablesOfFixtureRows())).get('table1')!;
+    const keys = Array.from(table.inKeyOrder(), (slot) => table.keys[slot]!);
+    expect(keys).toEqual([...table.keys].sort());
+    expect(new Set(keys).size).toBe(table.size);
   });
 });
 

@@ -12,8 +12,10 @@ function pgText(value: string): string {
 
 /**
  * An array literal of elements that need no quoting: numbers, hex ids and ISO times hold no quote,
- * backslash, comma, brace or space, and none spells NULL. Binary int8[] arrays, tried for the 35 bigint
- * columns, sent six times the bytes of these mostly-zero texts and cost the client and the server as much.
+ * backslash, comma, brace or space, and none spells NULL. node-postgres quotes and escapes every element of
+ * an array parameter, two regular-expression replaces per value, which for these (41 of the 46 columns)
+ * buys nothing. Binary int8[] arrays, tried for the 35 bigint columns, sent six times the bytes of these
+ * mostly-zero texts and cost the client and the server as much.
  */
 function unquotedArray(values: ReadonlyArray<string | number>): string {
   return `{${values.join(',')}}`;

@@ -31,7 +31,7 @@ export function unpackRange(bytes: Uint8Array, start: number, end: number): unkn
 /**
  * How many msgpack values the element holds, walked without decoding (valueEnd). msgpackr sizes an array by
  * its header before reading any item: a 50-byte poison element whose header declared 30 million items made
- * it allocate 240 MB, and Sluice run out of heap. Every value takes at least a byte, so the walk refuses any
+ * it allocate 240 MB and ran Sluice out of heap. Every value takes at least a byte, so the walk refuses any
  * count larger than the bytes left, and what msgpackr allocates afterwards is bounded by the element's size.
  */
 function countValues(bytes: Uint8Array): number {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } from '../harness/redis.js';
-import { freePort, sqlPumpConfig, startSluice, waitFor, writeConfig } from '../harness/sluice.js';
+import { exitStatus, freePort, recentLog, sqlPumpConfig, startSluice, untilReady, waitFor, writeConfig } from '../harness/sluice.js';
 import { analyticsTraffic } from '../../src/demo/traffic.js';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsRows } from '../../sinks/postgres-aggregate/index.js';
@@ -46,8 +46,9 @@ describe('kill loop into sql + sql_aggregate', () => {
       return { ...r, raw_path: `${r.raw_path}#${i}` };
     });
     await pushRoundRobin(redis, msgpackKeys(prefix), records.map(encodeAnalyticsMsgpack));
+    const port = await freePort();
     const config = writeConfig(sqlPumpConfig({
-      prefix, pgUrl: db.url, port: await freePort(), sluice: { lease_seconds: 1.5 },
+      prefix, pgUrl: db.url, port, sluice: { lease_seconds: 1.5 },
       extra: {
         purge_chunk: 500,
         pumps: {
@@ -58,8 +59,11 @@ describe('kill loop into sql + sql_aggregate', () => {
     }));
     const killedAt: number[] = [];
     for (let i = 0; i < KILLS; i++) {
+      const before = await rowCount();
       const sluice = startSluice(['--conf', config]);
-      await new Promise((r) => setTimeout(r, 1500 + Math.random() * 2000));
+      // Kill once rows are flowing, at a random point after that, so every kill lands mid-batch.
+      await waitFor(async () => (await rowCount()) > before, 30_000, 'rows to flow');
+      await new Promise((r) => setTimeout(r, Math.random() * 1500));
       sluice.kill('SIGKILL');
       await sluice.exited;
       killedAt.push(await rowCount());
@@ -67,11 +71,16 @@ describe('kill loop into sql + sql_aggregate', () => {
     console.log(`raw rows at each SIGKILL: ${killedAt.join(', ')} of ${RECORDS}`);
     const final = startSluice(['--conf', config]);
     try {
+      // The killed runs may have delivered everything: the restart must be up before it is stopped, or
+      // the SIGTERM lands before its handler is installed and ends it by signal.
+      await untilReady(final, port);
       await waitFor(async () => (await rowCount()) >= RECORDS && (await leftoverKeys(redis, prefix)).length === 0, 300_000, 'every record delivered');
     } finally {
       final.kill('SIGTERM');
     }
-    expect(await final.exited).toBe(0);
+    const code = await final.exited;
+    if (code !== 0) console.log(`the final sluice ended with ${exitStatus(final)}:\n${recentLog(final, 40)}`);
+    expect(code).toBe(0);
 
     const raw = await db.pool.query('SELECT rawpath, count(*)::int AS n FROM tyk_analytics GROUP BY rawpath');
     expect(raw.rows.length).toBe(RECORDS);
@@ -84,5 +93,6 @@ describe('kill loop into sql + sql_aggregate', () => {
       .map((r) => `${r.id}:${Number(r.counter_hits)}:${Number(r.counter_error)}:${Number(r.counter_total_request_time)}:${Number(r.counter_bytes_in)}`).sort();
     expect(actual.length).toBe(expected.length);
     expect(actual).toEqual(expected);
+    expect(killedAt.every((n) => n > 0 && n < RECORDS)).toBe(true);
   });
 });

@@ -13,7 +13,7 @@ function pgText(value: string): string {
 /**
  * An array literal of elements that need no quoting: numbers, hex ids and ISO times hold no quote,
  * backslash, comma, brace or space, and none spells NULL. node-postgres quotes and escapes every element of
- * an array parameter, two regular-expression replaces per value, which for these (41 of the 46 columns)
+ * an array parameter, two regular-expression replaces per value, which for these (38 of the 43 columns)
  * buys nothing. Binary int8[] arrays, tried for the 35 bigint columns, sent six times the bytes of these
  * mostly-zero texts and cost the client and the server as much.
  */
@@ -21,7 +21,10 @@ function unquotedArray(values: ReadonlyArray<string | number>): string {
   return `{${values.join(',')}}`;
 }
 
-/** The rows at `slots` as the statement's array parameters, column by column, in its $1…$46 order. */
+/**
+ * The rows at `slots` as the statement's array parameters, column by column, in its $1…$43 order. Averages
+ * are not sent: the statement divides them from the totals, on insert as on conflict.
+ */
 function columnArrays(rows: FoldedTable, slots: Uint32Array): unknown[] {
   const picked = Array.from(slots);
   const texts = (labels: readonly string[]) => picked.map((slot) => pgText(labels[slot]!));
@@ -32,7 +35,6 @@ function columnArrays(rows: FoldedTable, slots: Uint32Array): unknown[] {
     counter('hits'),
     counter('success'),
     counter('errorTotal'),
-    counter('requestTime'),
     counter('totalRequestTime'),
     texts(rows.identifiers),
     texts(rows.humanIdentifiers),
@@ -44,11 +46,9 @@ function columnArrays(rows: FoldedTable, slots: Uint32Array): unknown[] {
     counter('maxUpstreamLatency'),
     counter('minUpstreamLatency'),
     counter('totalUpstreamLatency'),
-    counter('upstreamLatency'),
     counter('maxLatency'),
     counter('minLatency'),
     counter('totalLatency'),
-    counter('latency'),
     numbers((slot) => rows.timestampAt(slot)),
     texts(rows.orgIds),
     texts(rows.dimensions),
@@ -59,7 +59,7 @@ function columnArrays(rows: FoldedTable, slots: Uint32Array): unknown[] {
 
 /**
  * Merges a table's folded rows (one per key) into `table`, in key order, `chunkSize` rows per statement.
- * Each statement binds 46 arrays whatever the chunk size, far from PostgreSQL's 65,535-parameter limit.
+ * Each statement binds 43 arrays whatever the chunk size, far from PostgreSQL's 65,535-parameter limit.
  */
 export async function upsertRows(client: pg.PoolClient, table: string, rows: FoldedTable, chunkSize: number): Promise<void> {
   const statement = withIdentifiers(UPSERT_ROWS, { table });

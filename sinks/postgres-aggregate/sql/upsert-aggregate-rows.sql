@@ -1,7 +1,8 @@
 -- Merges a chunk of aggregate rows into $TABLE: one array parameter per column, so the number of bind
 -- parameters does not grow with the rows. Ids are unique within a chunk (merged beforehand).
--- On conflict the counts, sums and byte/connection counters add up, averages are recomputed from the
--- summed totals, maxima take the greater, last_time the later; minima follow the in-memory model
+-- Averages are divided here from the totals, on insert as on conflict, so a row holds the same digits
+-- whatever the batches it was merged from. On conflict the counts, sums and byte/connection counters add
+-- up, maxima take the greater, last_time the later; minima follow the in-memory model
 -- (src/aggregate/counter.ts): a side with non-error hits outranks an error-only side, which outranks a
 -- side without hits, and equal ranks take the lesser. The human identifier is the one of the later
 -- last_time (ties: the greater). Ids, labels, org, dimension and timestamp keep the existing values.
@@ -17,31 +18,32 @@ INSERT INTO $TABLE AS t (
   code_400, code_401, code_403, code_404, code_429, code_4x, code_500, code_501, code_502, code_503, code_504, code_5x
 )
 SELECT
-  id, hits, success, error, request_time, total_request_time,
+  id, hits, success, error, COALESCE(total_request_time / NULLIF(hits, 0), 0), total_request_time,
   identifier, human_identifier, last_time,
   open_connections, closed_connections, bytes_in, bytes_out,
-  max_upstream_latency, min_upstream_latency, total_upstream_latency, upstream_latency,
-  max_latency, min_latency, total_latency, latency,
+  max_upstream_latency, min_upstream_latency, total_upstream_latency,
+  COALESCE(total_upstream_latency::decimal / NULLIF(hits, 0), 0),
+  max_latency, min_latency, total_latency, COALESCE(total_latency::decimal / NULLIF(hits, 0), 0),
   '{}', '[]',
   ts, org_id, dimension, dimension_value,
   c1x, c200, c201, c2x, c301, c302, c303, c304, c3x,
   c400, c401, c403, c404, c429, c4x, c500, c501, c502, c503, c504, c5x
 FROM unnest(
-  $1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::decimal[], $6::decimal[],
-  $7::text[], $8::text[], $9::timestamptz[],
-  $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
-  $14::bigint[], $15::bigint[], $16::bigint[], $17::decimal[],
-  $18::bigint[], $19::bigint[], $20::bigint[], $21::decimal[],
-  $22::bigint[], $23::text[], $24::text[], $25::text[],
-  $26::bigint[], $27::bigint[], $28::bigint[], $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[],
-  $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[], $37::bigint[], $38::bigint[], $39::bigint[],
-  $40::bigint[], $41::bigint[], $42::bigint[], $43::bigint[], $44::bigint[], $45::bigint[], $46::bigint[]
+  $1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::decimal[],
+  $6::text[], $7::text[], $8::timestamptz[],
+  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+  $13::bigint[], $14::bigint[], $15::bigint[],
+  $16::bigint[], $17::bigint[], $18::bigint[],
+  $19::bigint[], $20::text[], $21::text[], $22::text[],
+  $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::bigint[], $29::bigint[],
+  $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[],
+  $37::bigint[], $38::bigint[], $39::bigint[], $40::bigint[], $41::bigint[], $42::bigint[], $43::bigint[]
 ) AS r(
-  id, hits, success, error, request_time, total_request_time,
+  id, hits, success, error, total_request_time,
   identifier, human_identifier, last_time,
   open_connections, closed_connections, bytes_in, bytes_out,
-  max_upstream_latency, min_upstream_latency, total_upstream_latency, upstream_latency,
-  max_latency, min_latency, total_latency, latency,
+  max_upstream_latency, min_upstream_latency, total_upstream_latency,
+  max_latency, min_latency, total_latency,
   ts, org_id, dimension, dimension_value,
   c1x, c200, c201, c2x, c301, c302, c303, c304, c3x,
   c400, c401, c403, c404, c429, c4x, c500, c501, c502, c503, c504, c5x

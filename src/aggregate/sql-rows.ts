@@ -1,4 +1,4 @@
-import { accumulate, accumulatorOf, type Counter, type CounterAccumulator } from './counter.js';
+import { accumulate, type Counter, type CounterAccumulator } from './counter.js';
 import type { DimensionEntry } from './dimensions.js';
 
 /*
@@ -62,38 +62,17 @@ export function aggregateRows<C extends Counter>(bucket: Bucket, entries: Readon
   }));
 }
 
-/**
- * One row per key. Tyk's ids are plain concatenations, so distinct (org, dimension, value) can share one
- * (org `o`, tags `apiidx` and org `otags`, apiid `x` both give `…otagsapiidx`); the table then holds one
- * row for both, and so must a single upsert, which cannot touch a row twice. The first row's labels are
- * kept, as the table keeps the existing row's.
- */
-export function mergeRowsByKey(rows: readonly AggregateRow[]): FoldedRow[] {
-  const byKey = new Map<string, FoldedRow>();
-  foldRowsByKey(byKey, rows);
-  return [...byKey.values()];
-}
-
 /** A row whose holder adds later rows of the same key into its counter. */
 export interface FoldedRow extends AggregateRow {
   readonly counter: CounterAccumulator;
 }
 
 /**
- * Adds `rows` into `into`, one row per key, as mergeRowsByKey merges them. A row whose key is new is copied,
- * so the fold never changes a counter it was handed.
- */
-export function foldRowsByKey(into: Map<string, FoldedRow>, rows: Iterable<AggregateRow>): void {
-  for (const row of rows) {
-    const existing = into.get(row.key);
-    if (existing) accumulate(existing.counter, row.counter);
-    else into.set(row.key, { ...row, counter: accumulatorOf(row.counter) });
-  }
-}
-
-/**
- * As foldRowsByKey, for a row the caller hands over and no longer uses (an aggregation's taken rows): a row
- * whose key is new is kept as it is, not copied.
+ * Adds a row the caller hands over and no longer uses (an aggregation's taken rows) into `into`, one row
+ * per key. Tyk's ids are plain concatenations, so distinct (org, dimension, value) can share one (org `o`,
+ * tags `apiidx` and org `otags`, apiid `x` both give `…otagsapiidx`); the table then holds one row for
+ * both, and so must a single upsert, which cannot touch a row twice. The first row's labels are kept, as
+ * the table keeps the existing row's.
  */
 export function adoptRow(into: Map<string, FoldedRow>, row: FoldedRow): void {
   const existing = into.get(row.key);

@@ -6,7 +6,8 @@ import { leftoverKeys, msgpackKeys, pushRoundRobin, redisClient, uniquePrefix } 
 import { freePort, sqlPumpConfig, startSluice, waitFor, whileRunning, writeConfig } from '../harness/sluice.js';
 import { analyticsRows } from '../../sinks/postgres-aggregate/index.js';
 import { uptimeRows } from '../../sinks/uptime/postgres/index.js';
-import { mergeRowsByKey, rowId, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { rowId, type AggregateRow } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey } from '../harness/aggregate-rows.js';
 import { HOURLY } from '../../src/aggregate/bucket.js';
 import { uptimeKey } from '../../src/source/source-keys.js';
 

@@ -6,7 +6,8 @@ import { exitStatus, freePort, recentLog, sqlPumpConfig, startSluice, untilReady
 import { analyticsTraffic } from '../../src/demo/traffic.js';
 import { encodeAnalyticsMsgpack } from '../../src/demo/gateway-encoding.js';
 import { analyticsRows } from '../../sinks/postgres-aggregate/index.js';
-import { mergeRowsByKey, rowId } from '../../src/aggregate/sql-rows.js';
+import { rowId } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey } from '../harness/aggregate-rows.js';
 import { HOURLY } from '../../src/aggregate/bucket.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 

@@ -6,7 +6,8 @@ import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
 import { rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { FoldedTable, foldColumns } from '../../src/aggregate/folded-table.js';
-import { CODE_COLUMNS, adoptRow, aggregateRows, codeColumnIndex, mergeRowsByKey, rowId, rowKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { CODE_COLUMNS, adoptRow, aggregateRows, codeColumnIndex, rowId, rowKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { mergeRowsByKey } from '../harness/aggregate-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
@@ -293,12 +294,14 @@ describe('SQL rows (§7.3)', () => {
     expect(rowId(rows[0]!.key)).toBe(Buffer.from(`${HOUR}org1apiidapi1`).toString('hex'));
   });
 
-  it('rows whose concatenated ids collide are merged into one before writing', () => {
+  it('rows whose concatenated ids collide are merged into one before writing, keeping the first labels', () => {
     const a = onlyAggregate([record({ org_id: 'o', tags: ['apiidx'] })]);
     const b = onlyAggregate([record({ org_id: 'otags', api_id: 'x' })]);
-    const rows = mergeRowsByKey([...aggregateRows(a, dimensionEntries(a)), ...aggregateRows(b, dimensionEntries(b))]);
-    expect(new Set(rows.map((r) => r.key)).size).toBe(rows.length);
-    expect(rows.find((r) => r.dimensionValue === 'apiidx')!.counter.hits).toBe(2);
+    const rows = new Map<string, FoldedRow>();
+    for (const row of [...aggregateRows(a, dimensionEntries(a)), ...aggregateRows(b, dimensionEntries(b))]) adoptRow(rows, row);
+    const collided = [...rows.values()].filter((r) => r.key === rowKey(HOUR, 'o', 'tags', 'apiidx'));
+    expect(collided.map((r) => [r.orgId, r.dimension, r.dimensionValue, r.counter.hits])).toEqual([['o', 'tags', 'apiidx', 2]]);
+    expect(rows.get(rowKey(HOUR, 'otags', 'apiid', 'x'))).toBe(collided[0]);
   });
 
   it('a fold adopts the rows it is handed: new ids are kept as they are, known ids add up', () => {

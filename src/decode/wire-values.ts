@@ -57,15 +57,17 @@ export function wireBool(v: unknown, field: string): boolean {
 }
 
 /**
- * The instants every sink can store: a JavaScript Date's range, 100,000,000 days either side of 1970. A Go
- * time.Time reaches far beyond it, but such a time is a corrupt record, not a date: no table, daily shard or
- * bucket can hold it, and formatting it would fail a whole batch in a sink instead of this one record here.
+ * The instants every store and Tyk's Dashboard can hold: years 1 to 9999, from Go's zero time to the last
+ * second of 9999. A Go time.Time reaches far beyond them, but such a time is a corrupt record, not a date:
+ * PostgreSQL's text times, Tyk's `YYYYMMDD` shard names and the RFC 3339 the Dashboard writes all have
+ * four-digit years, so storing it would fail a whole batch in a sink instead of this one record here.
  */
-const LATEST_STORABLE_SECONDS = 8.64e12;
+const EARLIEST_STORABLE_SECONDS = -62_135_596_800;
+const LATEST_STORABLE_SECONDS = 253_402_300_799;
 
 export function storableTime(t: GoTime, field: string): GoTime {
-  if (Math.abs(t.sec) < LATEST_STORABLE_SECONDS) return t;
-  throw new DecodeError(`a time ${t.sec} seconds from 1970 is beyond any date a store can hold`, field);
+  if (t.sec >= EARLIEST_STORABLE_SECONDS && t.sec <= LATEST_STORABLE_SECONDS) return t;
+  throw new DecodeError(`a time ${t.sec} seconds from 1970 is outside the years 1 to 9999 that the stores hold`, field);
 }
 
 /** `time.Time` as msgpack.v2 writes it: `[unix seconds, nanoseconds]`. */

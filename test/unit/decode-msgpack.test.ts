@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../../src/assets.js';
 import { decodeAnalyticsMsgpack, decodeUptimeMsgpack } from '../../src/decode/msgpack.js';
 import { DecodeError } from '../../src/decode/decode-error.js';
+import { ZERO_TIME } from '../../src/record/go-time.js';
 import { analyticsMsgpackFixtures, uptimeMsgpackFixtures } from '../harness/fixtures.js';
 
 describe('msgpack decoding matches the Go pump on every golden fixture', () => {
@@ -61,7 +62,11 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     // {"Tags": ["a", 1]}
     ['bad tag', Buffer.from('81a45461677392a16101', 'hex'), /Tags\[1\]: expected a string/],
     // {"TimeStamp": [9000000000000, 0]}: year 287,000, beyond any date a store can hold
-    ['a time no store can hold', Buffer.from('81a954696d655374616d7092d30000082f79cd900000', 'hex'), /TimeStamp: a time 9000000000000 seconds from 1970 is beyond/],
+    ['a time no store can hold', Buffer.from('81a954696d655374616d7092d30000082f79cd900000', 'hex'), /TimeStamp: a time 9000000000000 seconds from 1970 is outside the years 1 to 9999/],
+    // {"TimeStamp": [253402300800, 0]}: 10000-01-01, a year PostgreSQL's text times and shard names cannot spell
+    ['the first second of year 10000', Buffer.from('81a954696d655374616d7092d30000003afff4418000', 'hex'), /TimeStamp: a time 253402300800 seconds/],
+    // {"TimeStamp": [-62135596801, 0]}: the last second of year 0, just before Go's zero time
+    ['a second before Go\'s zero time', Buffer.from('81a954696d655374616d7092d3fffffff1886e08ff00', 'hex'), /TimeStamp: a time -62135596801 seconds/],
     // {"Geo": {"City": {"Names": {1: "x"}}}}: Go's map[string]string takes string keys only
     ['a number as a map[string] key', Buffer.from('81a347656f81a44369747981a54e616d65738101a178', 'hex'), /Geo\.City\.Names: expected string keys, got number 1/],
   ];
@@ -77,9 +82,10 @@ describe('malformed elements give a DecodeError, never another throw', () => {
     expect((caught as Error).message).toMatch(message);
   });
 
-  it('keeps a time just inside what a store can hold (year -271,821)', () => {
-    // {"ExpireAt": [-8639999999999, 0]}
-    expect(decodeAnalyticsMsgpack(Buffer.from('81a8457870697265417492d3fffff82457de800100', 'hex')).expireAt).toEqual({ sec: -8639999999999, nsec: 0 });
+  it('keeps the times at either end of what the stores hold: the last second of 9999 and Go\'s zero time', () => {
+    // {"ExpireAt": [253402300799, 0]} and {"ExpireAt": [-62135596800, 0]}
+    expect(decodeAnalyticsMsgpack(Buffer.from('81a8457870697265417492d30000003afff4417f00', 'hex')).expireAt).toEqual({ sec: 253402300799, nsec: 0 });
+    expect(decodeAnalyticsMsgpack(Buffer.from('81a8457870697265417492d3fffffff1886e090000', 'hex')).expireAt).toEqual(ZERO_TIME);
   });
 
   it('keeps a map key named __proto__ as an entry, without touching the prototype', () => {

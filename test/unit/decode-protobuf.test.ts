@@ -137,6 +137,14 @@ describe('hand-built messages', () => {
     expect(() => decodeAnalyticsProtobuf(encode({ TimeStamp: { seconds: -9_000_000_000_000, nanos: 0 } }))).toThrow(/TimeStamp: a time -9000000000000 seconds/);
   });
 
+  it('holds years 1 to 9999: Go\'s zero time and the last second of 9999 decode, a second beyond either is refused', () => {
+    const at = (seconds: number, nanos = 0) => decodeAnalyticsProtobuf(encode({ TimeStamp: { seconds, nanos } })).timestamp;
+    expect(at(-62_135_596_800)).toEqual(ZERO_TIME);
+    expect(at(253_402_300_799, 999_999_999)).toEqual({ sec: 253_402_300_799, nsec: 999_999_999 });
+    expect(() => at(253_402_300_799, 1_000_000_000)).toThrow(/TimeStamp: a time 253402300800 seconds from 1970 is outside the years 1 to 9999/);
+    expect(() => at(-62_135_596_801)).toThrow(/TimeStamp: a time -62135596801 seconds/);
+  });
+
   it('decodes absent Latency, Geo and Network to zero values (Tyk panics, W10)', () => {
     const r = decodeAnalyticsProtobuf(encode({ Method: 'GET', ResponseCode: 200 }));
     expect(r.latency).toEqual({ total: 0, upstream: 0, gateway: 0 });

@@ -146,7 +146,35 @@ function compareMicros(a: GoTime, b: GoTime): number {
 function latestHumanIdentifier(a: Counter, bTime: GoTime, bHuman: string): string {
   const order = compareMicros(a.lastTime, bTime);
   if (order !== 0) return order > 0 ? a.humanIdentifier : bHuman;
-  return a.humanIdentifier >= bHuman ? a.humanIdentifier : bHuman;
+  return compareLabels(a.humanIdentifier, bHuman) >= 0 ? a.humanIdentifier : bHuman;
+}
+
+/**
+ * Labels in the order the stores compare them, so a tie is decided the same in a batch and in a merge:
+ * PostgreSQL's upsert (collation "C") and MongoDB compare UTF-8 bytes, which is code point order, where
+ * JavaScript's `<` compares UTF-16 units (U+FFFD above an emoji). PostgreSQL text holds no NUL, so the SQL
+ * sinks drop them (pgText): labels that differ only by NULs are ordered by the rest first.
+ */
+export function compareLabels(a: string, b: string): number {
+  if (a === b) return 0;
+  const withoutNul = (s: string) => (s.includes('\0') ? s.replaceAll('\0', '') : s);
+  return compareCodePoints(withoutNul(a), withoutNul(b)) || compareCodePoints(a, b);
+}
+
+function compareCodePoints(a: string, b: string): number {
+  const shared = Math.min(a.length, b.length);
+  for (let i = 0; i < shared; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** A UTF-16 unit's place in code point order: surrogates (U+10000 and above) after U+E000–U+FFFF. */
+function codePointRank(unit: number): number {
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit >= 0xd800 ? unit + 0x2000 : unit;
 }
 
 function ratio(total: number, hits: number): number {

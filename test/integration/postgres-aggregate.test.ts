@@ -214,6 +214,28 @@ describe('writing (TestSQLAggregateWriteData, _Sharded, _Values)', () => {
     expect(Number(totalRow(all).counter_hits)).toBe(7);
   });
 
+  it('a tie on last_time keeps the same label in one write and in a merge, whatever the column\'s collation', async () => {
+    // The same microsecond, two names for one API. U+FFFD sorts above an emoji in UTF-16 units and below it
+    // in UTF-8 bytes; 'alice' sorts above 'Bob' in bytes and below it in a linguistic collation.
+    const pairs = [['\uFFFD-renamed', '😀-renamed'], ['alice', 'Bob'], ['a\0b', 'a\x01']];
+    const sink = await openSink();
+    await write(sink, batch([record({})]));
+    const icu = (await database.db.pool.query(`SELECT collname FROM pg_collation WHERE collname = 'und-x-icu'`)).rows.length > 0;
+    if (icu) await database.db.pool.query('ALTER TABLE tyk_aggregated ALTER COLUMN counter_human_identifier TYPE text COLLATE "und-x-icu"');
+    console.log(`label ties checked under the column collation ${icu ? '"und-x-icu" (linguistic)' : 'of the database (no ICU collation here)'}`);
+    const label = async () => (await database.db.pool.query(`SELECT counter_human_identifier AS h FROM tyk_aggregated WHERE dimension = 'apiid'`)).rows[0].h as string;
+    for (const [first, second] of pairs) {
+      const named = (api_name: string) => record({ api_name, timestamp: { sec: HOUR + 5, nsec: 1000 } });
+      const stored: string[] = [];
+      for (const writes of [[[first, second]], [[first], [second]], [[second], [first]]]) {
+        await database.db.pool.query('TRUNCATE tyk_aggregated');
+        for (const names of writes) await write(sink, batch(names.map(named)));
+        stored.push(await label());
+      }
+      expect(new Set(stored).size, `${JSON.stringify([first, second])}: ${JSON.stringify(stored)}`).toBe(1);
+    }
+  });
+
   it('averages are the same digits whether a row was written once or merged from several writes', async () => {
     // 40/3 and 60/7 have no exact binary or decimal form: a double computed before the insert and a
     // decimal division on conflict would store different digits for the same totals.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { aggregateRecords, dimensionEntries, type AggregationOptions, type OrgAggregate } from '../../src/aggregate/analytics.js';
 import { bucketKey, bucketMinutes, bucketStartSec } from '../../src/aggregate/bucket.js';
-import { EMPTY_COUNTER, accumulatorOf, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
+import { EMPTY_COUNTER, accumulatorOf, compareLabels, mergeCounters, requestCounter, type Counter } from '../../src/aggregate/counter.js';
 import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
 import { rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
@@ -194,6 +194,18 @@ describe('counters (TestAnalyticsRecordAggregate_latencySetter, _AsChange, _AsTi
     const agg = onlyAggregate([500, 500, 451, 200, 302].map((code) => record({ response_code: code })));
     expect(agg.total).toMatchObject({ hits: 5, success: 1, errorTotal: 3, errorMap: new Map([['500', 2], ['451', 1]]) });
     expect([...agg.flat.errors.entries()].map(([k, c]) => [k, c.hits, c.identifier])).toEqual([['500', 2, '500'], ['451', 1, '451']]);
+  });
+});
+
+describe('label order for ties', () => {
+  it('is code point order (UTF-8 bytes, PostgreSQL\'s "C"), NULs counting only between otherwise equal labels', () => {
+    expect(compareLabels('\uFFFD', '😀')).toBeLessThan(0);
+    expect(compareLabels('alice', 'Bob')).toBeGreaterThan(0);
+    expect(compareLabels('a\0b', 'a\x01')).toBeGreaterThan(0);
+    expect(compareLabels('a\0b', 'ab')).not.toBe(0);
+    expect(compareLabels('same', 'same')).toBe(0);
+    const sorted = ['😀', '\uFFFD', 'b', 'a', 'ab', '\uE000'].sort(compareLabels);
+    expect(sorted).toEqual([...sorted].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
   });
 });
 

@@ -5,7 +5,8 @@
 -- up, maxima take the greater, last_time the later; minima follow the in-memory model
 -- (src/aggregate/counter.ts): a side with non-error hits outranks an error-only side, which outranks a
 -- side without hits, and equal ranks take the lesser. The human identifier is the one of the later
--- last_time (ties: the greater). Ids, labels, org, dimension and timestamp keep the existing values.
+-- last_time (ties: the greater in byte order, whatever the database's collation, as the in-memory model
+-- compares them). Ids, labels, org, dimension and timestamp keep the existing values.
 INSERT INTO $TABLE AS t (
   id, counter_hits, counter_success, counter_error, counter_request_time, counter_total_request_time,
   counter_identifier, counter_human_identifier, counter_last_time,
@@ -83,7 +84,7 @@ ON CONFLICT (id) DO UPDATE SET
   counter_human_identifier = CASE
     WHEN excluded.counter_last_time > t.counter_last_time THEN excluded.counter_human_identifier
     WHEN excluded.counter_last_time < t.counter_last_time THEN t.counter_human_identifier
-    ELSE GREATEST(t.counter_human_identifier, excluded.counter_human_identifier) END,
+    ELSE GREATEST(t.counter_human_identifier COLLATE "C", excluded.counter_human_identifier COLLATE "C") END,
   counter_last_time = GREATEST(t.counter_last_time, excluded.counter_last_time),
   code_1x  = t.code_1x  + excluded.code_1x,  code_200 = t.code_200 + excluded.code_200,
   code_201 = t.code_201 + excluded.code_201, code_2x  = t.code_2x  + excluded.code_2x,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { accumulate, type Counter, type CounterAccumulator } from './counter.js';
 import type { DimensionEntry } from './dimensions.js';
 
@@ -50,16 +51,45 @@ export interface Bucket {
   readonly bucketStartSec: number;
 }
 
+/**
+ * The longest key a row may have. Its id, the key in hex, is the table's primary key, and a btree entry
+ * holds at most 2,704 bytes: a key of about 1,350 bytes (a long path under track_path, a long tag) fails
+ * the whole upsert, in Tyk as it would here. 1,024 leaves the index entry a margin.
+ */
+export const MAX_ROW_KEY_BYTES = 1024;
+/** Hex digits of the whole value's sha256 that end a shortened value, so distinct long values stay apart. */
+const SHORTENED_HASH_DIGITS = 16;
+const SHORTENED_MARK = '…';
+
+/**
+ * The dimension value as its row stores it: itself, or, when the row's key would be longer than
+ * MAX_ROW_KEY_BYTES, cut at a character boundary to fit and ended with `…` and a hash of the whole value.
+ * The same value always gives the same row, whatever the batch, and its counts are kept.
+ */
+export function storedDimensionValue(bucket: Bucket, dimension: string, value: string): string {
+  const prefix = `${bucket.bucketStartSec}${bucket.orgId}${dimension}`;
+  // A UTF-16 unit takes at most 3 UTF-8 bytes: almost every key is shown short enough without encoding it.
+  if ((prefix.length + value.length) * 3 <= MAX_ROW_KEY_BYTES) return value;
+  if (Buffer.byteLength(prefix) + Buffer.byteLength(value) <= MAX_ROW_KEY_BYTES) return value;
+  const hash = createHash('sha256').update(value).digest('hex').slice(0, SHORTENED_HASH_DIGITS);
+  const room = MAX_ROW_KEY_BYTES - Buffer.byteLength(prefix) - Buffer.byteLength(SHORTENED_MARK) - hash.length;
+  const { read } = new TextEncoder().encodeInto(value, new Uint8Array(Math.max(room, 0)));
+  return `${value.slice(0, read)}${SHORTENED_MARK}${hash}`;
+}
+
 /** One row per entry, holding the entry's counter itself (a FoldedRow when the counters are handed over). */
 export function aggregateRows<C extends Counter>(bucket: Bucket, entries: ReadonlyArray<DimensionEntry<C>>): Array<AggregateRow & { readonly counter: C }> {
-  return entries.map(({ dimension, value, counter }) => ({
-    key: rowKey(bucket.bucketStartSec, bucket.orgId, dimension, value),
-    timestampSec: bucket.bucketStartSec,
-    orgId: bucket.orgId,
-    dimension,
-    dimensionValue: value,
-    counter,
-  }));
+  return entries.map(({ dimension, value, counter }) => {
+    const stored = storedDimensionValue(bucket, dimension, value);
+    return {
+      key: rowKey(bucket.bucketStartSec, bucket.orgId, dimension, stored),
+      timestampSec: bucket.bucketStartSec,
+      orgId: bucket.orgId,
+      dimension,
+      dimensionValue: stored,
+      counter,
+    };
+  });
 }
 
 /** A row whose holder adds later rows of the same key into its counter. */

@@ -384,6 +384,32 @@ describe('exactly once and size', () => {
     expect(Number(totalRow(await database.db.pool.query(`SELECT * FROM tyk_aggregated WHERE dimension = ''`).then((r) => r.rows)).counter_hits)).toBe(5000);
   });
 
+  it('a dimension value too long for the primary key is stored shortened, its counts kept, the batch written', async () => {
+    // Random text does not compress: a 1,400-character path makes an apiendpoints key PostgreSQL cannot
+    // index (54000, index row size exceeds the btree maximum), which failed the whole batch.
+    const random = (n: number) => Array.from({ length: n }, () => String.fromCharCode(33 + Math.floor(Math.random() * 90))).join('');
+    const long = `/${random(1400)}`;
+    const sink = await openSink();
+    const records = [
+      ...Array.from({ length: 998 }, (_, i) => record({ path: `/short/${i % 7}`, track_path: true })),
+      record({ path: long, track_path: true }), record({ path: long, track_path: true }),
+    ];
+    const outcome = await write(sink, batch(records));
+    expect(outcome).toMatchObject({ written: 1000, rejected: [] });
+    const stored = (await database.db.pool.query(
+      `SELECT dimension, dimension_value, counter_hits::int AS hits, octet_length(id) AS id_bytes FROM tyk_aggregated WHERE length(dimension_value) > 100 ORDER BY dimension`)).rows;
+    expect(stored.map((r) => [r.dimension, r.hits])).toEqual([['apiendpoints', 2], ['endpoints', 2]]);
+    for (const row of stored) {
+      expect(row.dimension_value).toMatch(/…[0-9a-f]{16}$/);
+      expect(row.id_bytes).toBeLessThanOrEqual(2 * 1024);
+    }
+    expect(Number(totalRow(await rows()).counter_hits)).toBe(1000);
+    // The same value is shortened the same way in the next batch: it adds to the same rows.
+    await write(sink, batch([record({ path: long, track_path: true })]));
+    const again = await database.db.pool.query(`SELECT counter_hits::int AS hits FROM tyk_aggregated WHERE length(dimension_value) > 100`);
+    expect(again.rows.map((r) => r.hits)).toEqual([3, 3]);
+  });
+
   it('graph, MCP and org-less records are skipped and not counted as written', async () => {
     const sink = await openSink();
     const outcome = await write(sink, batch([record({}), record({ org_id: '' }), record({ mcp_stats: { ...BASE.mcp_stats, is_mcp: true } })]));

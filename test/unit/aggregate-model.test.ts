@@ -6,7 +6,7 @@ import { parseIgnoredDimensions } from '../../src/aggregate/dimensions.js';
 import { AggregateKeys, apiEndpointKey, endpointHash, endpointKey, trimTag, versionKey } from '../../src/aggregate/keys.js';
 import { rowColumnBuffers, rowCount, toRowColumns, type RowColumns } from '../../src/aggregate/row-columns.js';
 import { FoldedTable, foldColumns } from '../../src/aggregate/folded-table.js';
-import { CODE_COLUMNS, adoptRow, aggregateRows, codeColumnIndex, rowId, rowKey, type FoldedRow } from '../../src/aggregate/sql-rows.js';
+import { CODE_COLUMNS, MAX_ROW_KEY_BYTES, adoptRow, aggregateRows, codeColumnIndex, rowId, rowKey, storedDimensionValue, type FoldedRow } from '../../src/aggregate/sql-rows.js';
 import { mergeRowsByKey } from '../harness/aggregate-rows.js';
 import type { AnalyticsRecord } from '../../src/record/analytics-record.js';
 import type { GoTime } from '../../src/record/go-time.js';
@@ -304,6 +304,25 @@ describe('SQL rows (§7.3)', () => {
     const rows = aggregateRows(agg, dimensionEntries(agg));
     expect(rows.map((r) => [r.dimension, r.dimensionValue, r.timestampSec])).toEqual([['apiid', 'api1', HOUR], ['', 'total', HOUR]]);
     expect(rowId(rows[0]!.key)).toBe(Buffer.from(`${HOUR}org1apiidapi1`).toString('hex'));
+  });
+
+  it('a value too long for its row key is cut at a character boundary and ended with a hash of the whole', () => {
+    const bucket = { orgId: 'org1', bucketStartSec: HOUR };
+    expect(storedDimensionValue(bucket, 'tags', 'short')).toBe('short');
+    const keyBytes = (value: string) => Buffer.byteLength(rowKey(HOUR, 'org1', 'tags', value));
+    const exact = 'x'.repeat(MAX_ROW_KEY_BYTES - keyBytes(''));
+    expect(storedDimensionValue(bucket, 'tags', exact)).toBe(exact);
+    for (const long of [`${exact}y`, '😀'.repeat(400), `${'é'.repeat(600)}😀`]) {
+      const stored = storedDimensionValue(bucket, 'tags', long);
+      expect(keyBytes(stored)).toBeLessThanOrEqual(MAX_ROW_KEY_BYTES);
+      expect(keyBytes(stored)).toBeGreaterThan(MAX_ROW_KEY_BYTES - 4);
+      const [kept, hash] = stored.split('…');
+      expect(long.startsWith(kept!)).toBe(true);
+      expect(kept).not.toContain('\uFFFD');
+      expect(hash).toMatch(/^[0-9a-f]{16}$/);
+      expect(storedDimensionValue(bucket, 'tags', long)).toBe(stored);
+    }
+    expect(storedDimensionValue(bucket, 'tags', `${exact}y`)).not.toBe(storedDimensionValue(bucket, 'tags', `${exact}z`));
   });
 
   it('rows whose concatenated ids collide are merged into one before writing, keeping the first labels', () => {

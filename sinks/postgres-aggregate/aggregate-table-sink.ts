@@ -5,7 +5,7 @@ import { FoldedTable, foldColumns } from '../../src/aggregate/folded-table.js';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 import { utcDayStamp } from '../../src/record/go-time.js';
-import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
+import { FoldConflictError, SinkError, encodeBatch, type BatchEncoder, type EncodingSink, type RejectedRecord, type SinkBatch, type SinkHealth, type WriteOutcome } from '../sink.js';
 import { poolHealth } from '../postgres/pool-health.js';
 import { finishOrCancel } from '../postgres/concurrent-index.js';
 import { pgClientConfig } from '../postgres/connection-string.js';
@@ -37,10 +37,11 @@ export interface BatchRows {
   readonly counted: number;
 }
 
-/** A batch folded in, and the records its rows account for (skipped records excluded). */
+/** A batch folded in, the records its rows account for (skipped records excluded), and those refused. */
 export interface FoldedBatch {
   readonly id: string;
   readonly counted: number;
+  readonly rejected: readonly RejectedRecord[];
 }
 
 /**
@@ -98,11 +99,12 @@ function rowCount(encoded: EncodedAggregateBatch): number {
   return rows;
 }
 
-const nothingWritten = (): WriteOutcome => ({ written: 0, alreadyApplied: false, rejected: [] });
+const nothingWritten = (batch: FoldedBatch): WriteOutcome => ({ written: 0, alreadyApplied: false, rejected: batch.rejected });
 
 /** A batch's records folded into aggregate rows, one record at a time. */
 export interface RowAggregation<R> {
-  add(record: R): void;
+  /** Adds the record, or leaves it out and says why it cannot be counted (src/aggregate/addable.ts). */
+  add(record: R): string | undefined;
   rows(): BatchRows;
 }
 
@@ -216,11 +218,15 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
   encoder(batchId: string): BatchEncoder<R, EncodedAggregateBatch> {
     this.configuration ??= this.options.configure();
     const aggregation = this.configuration.aggregation();
+    const rejected: RejectedRecord[] = [];
     return {
-      add: ({ record }) => aggregation.add(record),
+      add: ({ id, record }) => {
+        const refusal = aggregation.add(record);
+        if (refusal !== undefined) rejected.push({ recordId: id, reason: `${this.name}: ${refusal}` });
+      },
       finish: () => {
         const { rows, counted } = aggregation.rows();
-        return { batches: [{ id: batchId, counted }], columns: toRowColumns(this.tablesOf(rows)) };
+        return { batches: [{ id: batchId, counted, rejected }], columns: toRowColumns(this.tablesOf(rows)) };
       },
     };
   }
@@ -271,7 +277,7 @@ export class AggregateTableSink<R> implements EncodingSink<R, EncodedAggregateBa
         if (applying.size < ids.length) throw new FoldConflictError(this.name, ids.filter((id) => !applying.has(id)), ids.length);
         for (const [table, rows] of inLockOrder(tables)) await upsertRows(client, table, rows, batchSize);
       }, signal);
-      return folded.batches.map((b) => (fresh.has(b.id) ? { written: b.counted, alreadyApplied: false, rejected: [] } : { written: 0, alreadyApplied: true, rejected: [] }));
+      return folded.batches.map((b) => (fresh.has(b.id) ? { written: b.counted, alreadyApplied: false, rejected: b.rejected } : { written: 0, alreadyApplied: true, rejected: [] }));
     } catch (err) {
       if (err instanceof FoldConflictError) throw err;
       const what = `writing batch${ids.length > 1 ? 'es' : ''} ${ids.join(', ')}`;

@@ -8,6 +8,7 @@ import type { SinkContext } from '../context.js';
 import type { Sink } from '../sink.js';
 import { AggregateTableSink, type AggregateTableConfiguration, type BatchRows, type RowAggregation } from './aggregate-table-sink.js';
 import { readSqlSettings } from './settings.js';
+import { unaddableAnalyticsValue } from '../../src/aggregate/addable.js';
 import { metaBoolean, metaStringList } from './meta.js';
 
 /*
@@ -24,7 +25,11 @@ const INDEX_COLUMNS = ['dimension', 'timestamp', 'org_id', 'dimension_value'] as
 function analyticsRowAggregation(options: AggregationOptions): RowAggregation<AnalyticsRecord> {
   const aggregation = new AnalyticsAggregation(options);
   return {
-    add: (record) => aggregation.add(record),
+    add: (record) => {
+      const refusal = unaddableAnalyticsValue(record);
+      if (refusal === undefined) aggregation.add(record);
+      return refusal;
+    },
     rows: () => ({
       rows: [...aggregation.take().values()].flatMap((agg) => aggregateRows(agg, dimensionEntries(agg))),
       counted: aggregation.counted,

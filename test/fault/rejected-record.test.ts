@@ -61,4 +61,31 @@ describe('a record the store rejects', () => {
     })).toBe(0);
     expect(await aggregateHits()).toBe(BATCH);
   });
+
+  it('that an aggregate pump cannot count (a latency of centuries) is dead-lettered for it, its batch-mates counted', { timeout: 120_000 }, async () => {
+    await services.redis.del(deadLetterKey);
+    const elements = distinctRecords('lat', BATCH);
+    const [corrupt] = distinctRecords('lat-corrupt', 1, { latency: { total: 2 ** 60, upstream: 1, gateway: 0 } });
+    elements[BAD_AT] = corrupt!;
+    const [key] = msgpackKeys(prefix);
+    await services.redis.rpush(key!, ...elements);
+    const aggregateSink = 'CENTURIES_AGG';
+    // Daily shards keep this test's rows apart from the first test's tyk_aggregated.
+    const pumps = { [aggregateSink.toLowerCase()]: { type: 'sql_aggregate', meta: { type: 'postgres', connection_string: services.db.url, table_sharding: true } } };
+    const config = writeConfig(sqlPumpConfig({
+      prefix, pgUrl: services.db.url, port: await freePort(), extra: { purge_chunk: 500, pumps }, sluice: { dead_letter_key: deadLetterKey },
+    }));
+    const sluice = startSluice(['--conf', config]);
+    expect(await whileRunning(sluice, async () => {
+      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the list drained');
+      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
+      const [letter] = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
+      console.log(`dead letter: kind ${letter!.kind}, sink ${letter!.sink}, reason "${letter!.reason}"`);
+      expect(letter).toMatchObject({ kind: 'rejected', sink: aggregateSink, sourceKey: key, b64: corrupt!.toString('base64') });
+      expect(letter!.reason).toMatch(/Latency\.Total: 1152921504606847000 is not an integer an aggregate counter adds exactly/);
+      const shards = await services.db.pool.query(`SELECT tablename FROM pg_tables WHERE tablename LIKE 'tyk_aggregated_2%'`);
+      const hits = await Promise.all(shards.rows.map(async ({ tablename }) => Number((await services.db.pool.query(`SELECT sum(counter_hits)::int AS n FROM ${tablename} WHERE dimension = ''`)).rows[0].n)));
+      expect(hits.reduce((a, b) => a + b, 0)).toBe(BATCH - 1);
+    })).toBe(0);
+  });
 });

@@ -106,6 +106,15 @@ describe('SQL uptime sink', () => {
     expect(Number(url.counter_request_time)).toBe(25);
   });
 
+  it('a report whose request time no counter adds exactly is refused alone, the rest written', async () => {
+    const sink = await openSink();
+    const b = batch([report({ request_time: 10 }), report({ request_time: 2 ** 64 }), report({ request_time: 30 })]);
+    const outcome = await write(sink, b);
+    expect(outcome.written).toBe(2);
+    expect(outcome.rejected).toEqual([{ recordId: b.records[1]!.id, reason: expect.stringMatching(/RequestTime: 18446744073709552000 is not an integer/) }]);
+    expect(Number((await rows())[0]!.counter_total_request_time)).toBe(40);
+  });
+
   it('a redelivered batch id leaves the table unchanged', async () => {
     const sink = await openSink();
     const b = batch([report({}), report({ response_code: 503 })]);

@@ -1,5 +1,6 @@
 import { UptimeAggregation, uptimeDimensionEntries } from '../../../src/aggregate/uptime.js';
 import { aggregateRows } from '../../../src/aggregate/sql-rows.js';
+import { unaddableUptimeValue } from '../../../src/aggregate/addable.js';
 import type { UptimePumpConfig } from '../../../src/config/types.js';
 import type { UptimeRecord } from '../../../src/record/uptime-record.js';
 import type { SinkContext } from '../../context.js';
@@ -22,7 +23,11 @@ const INDEX_COLUMNS = ['timestamp', 'org_id', 'dimension', 'dimension_value'] as
 function uptimeRowAggregation(): RowAggregation<UptimeRecord> {
   const aggregation = new UptimeAggregation();
   return {
-    add: (report) => aggregation.add(report),
+    add: (report) => {
+      const refusal = unaddableUptimeValue(report);
+      if (refusal === undefined) aggregation.add(report);
+      return refusal;
+    },
     rows: () => ({
       rows: [...aggregation.take().values()].flatMap((agg) => aggregateRows(agg, uptimeDimensionEntries(agg))),
       counted: aggregation.counted,

@@ -21,6 +21,10 @@ function firstUnaddable(fields: Fields): string | undefined {
 /** Why an analytics record cannot be added to aggregate counters, or undefined when it can. */
 export function unaddableAnalyticsValue(record: AnalyticsRecord): string | undefined {
   const { latency, network } = record;
+  // Every record passes through here on an encode thread: the named list is built only for a bad one.
+  const safe = Number.isSafeInteger;
+  if (safe(record.request_time) && safe(latency.total) && safe(latency.upstream) && safe(network.open_connections)
+    && safe(network.closed_connections) && safe(network.bytes_in) && safe(network.bytes_out)) return undefined;
   return firstUnaddable([
     ['RequestTime', record.request_time], ['Latency.Total', latency.total], ['Latency.Upstream', latency.upstream],
     ['Network.OpenConnections', network.open_connections], ['Network.ClosedConnections', network.closed_connections],
@@ -30,5 +34,5 @@ export function unaddableAnalyticsValue(record: AnalyticsRecord): string | undef
 
 /** Why an uptime report cannot be added to aggregate counters, or undefined when it can. */
 export function unaddableUptimeValue(report: UptimeRecord): string | undefined {
-  return firstUnaddable([['RequestTime', report.request_time]]);
+  return Number.isSafeInteger(report.request_time) ? undefined : firstUnaddable([['RequestTime', report.request_time]]);
 }

@@ -67,9 +67,10 @@ const SHORTENED_MARK = '…';
  * The same value always gives the same row, whatever the batch, and its counts are kept.
  */
 export function storedDimensionValue(bucket: Bucket, dimension: string, value: string): string {
+  // A UTF-16 unit takes at most 3 UTF-8 bytes, and a bucket's seconds at most 12 characters (years 1 to
+  // 9999): almost every key is shown short enough without building or encoding it.
+  if ((12 + bucket.orgId.length + dimension.length + value.length) * 3 <= MAX_ROW_KEY_BYTES) return value;
   const prefix = `${bucket.bucketStartSec}${bucket.orgId}${dimension}`;
-  // A UTF-16 unit takes at most 3 UTF-8 bytes: almost every key is shown short enough without encoding it.
-  if ((prefix.length + value.length) * 3 <= MAX_ROW_KEY_BYTES) return value;
   if (Buffer.byteLength(prefix) + Buffer.byteLength(value) <= MAX_ROW_KEY_BYTES) return value;
   const hash = createHash('sha256').update(value).digest('hex').slice(0, SHORTENED_HASH_DIGITS);
   const room = MAX_ROW_KEY_BYTES - Buffer.byteLength(prefix) - Buffer.byteLength(SHORTENED_MARK) - hash.length;

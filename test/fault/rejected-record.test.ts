@@ -21,6 +21,15 @@ describe('a record the store rejects', () => {
   const services = fileServices('reject');
   const { prefix, deadLetterKey } = services;
 
+  /** Waits for the list to drain and for one dead letter, and returns it. */
+  async function theOneDeadLetter(): Promise<DeadLetter> {
+    await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the list drained');
+    await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
+    const [letter] = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
+    console.log(`dead letter: kind ${letter.kind}, sink ${letter.sink}, reason "${letter.reason}"`);
+    return letter!;
+  }
+
   it('is dead-lettered alone, its batch-mates land, and a replay reaches only the sink that refused it', { timeout: 120_000 }, async () => {
     const elements = distinctRecords('mate', BATCH);
     const [nul] = distinctRecords('nul', 1, { user_agent: 'curl/8\u0000evil' });
@@ -37,13 +46,10 @@ describe('a record the store rejects', () => {
     const aggregateHits = async () => Number((await services.db.pool.query(`SELECT sum(counter_hits)::int AS n FROM tyk_aggregated WHERE dimension = ''`)).rows[0].n);
     const sluice = startSluice(['--conf', config]);
     expect(await whileRunning(sluice, async () => {
-      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the list drained');
-      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
-      const [letter] = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
-      console.log(`dead letter: kind ${letter!.kind}, sink ${letter!.sink}, reason "${letter!.reason}"`);
+      const letter = await theOneDeadLetter();
       expect(letter).toMatchObject({ kind: 'rejected', sink, sourceKey: key, b64: nul!.toString('base64') });
-      expect(letter!.id.startsWith(`${sink}:`)).toBe(true);
-      expect(letter!.reason).toMatch(/0x00/);
+      expect(letter.id.startsWith(`${sink}:`)).toBe(true);
+      expect(letter.reason).toMatch(/0x00/);
       expect(await rowCount(services.db)).toBe(BATCH - 1);
       const paths = await services.db.pool.query(`SELECT count(DISTINCT path)::int AS d, count(*) FILTER (WHERE path LIKE '/nul/%')::int AS nul FROM tyk_analytics`);
       expect(paths.rows[0]).toEqual({ d: BATCH - 1, nul: 0 });
@@ -51,8 +57,8 @@ describe('a record the store rejects', () => {
 
       // The operator's fix: the same record without the NUL, replayed while the worker runs.
       const [fixed] = distinctRecords('nul', 1, { user_agent: 'curl/8 evil' });
-      await services.redis.hset(deadLetterKey, letter!.id, JSON.stringify({ ...letter, b64: fixed!.toString('base64') }));
-      const replay = await runSluice(['dlq', 'replay', '--id', letter!.id, '--conf', config]);
+      await services.redis.hset(deadLetterKey, letter.id, JSON.stringify({ ...letter, b64: fixed!.toString('base64') }));
+      const replay = await runSluice(['dlq', 'replay', '--id', letter.id, '--conf', config]);
       expect(replay.code).toBe(0);
       expect(replay.output).toContain('1 into the retry queues of the sinks that refused them');
       await waitFor(async () => (await rowCount(services.db)) === BATCH, 30_000, 'the replayed record');
@@ -77,12 +83,9 @@ describe('a record the store rejects', () => {
     }));
     const sluice = startSluice(['--conf', config]);
     expect(await whileRunning(sluice, async () => {
-      await waitFor(async () => (await leftoverKeys(services.redis, prefix)).length === 0, 60_000, 'the list drained');
-      await waitFor(async () => (await services.redis.hlen(deadLetterKey)) === 1, 20_000, 'one dead letter');
-      const [letter] = (await services.redis.hvals(deadLetterKey)).map((j) => JSON.parse(j) as DeadLetter);
-      console.log(`dead letter: kind ${letter!.kind}, sink ${letter!.sink}, reason "${letter!.reason}"`);
+      const letter = await theOneDeadLetter();
       expect(letter).toMatchObject({ kind: 'rejected', sink: aggregateSink, sourceKey: key, b64: corrupt!.toString('base64') });
-      expect(letter!.reason).toMatch(/Latency\.Total: 1152921504606847000 is not an integer an aggregate counter adds exactly/);
+      expect(letter.reason).toMatch(/Latency\.Total: 1152921504606847000 is not an integer an aggregate counter adds exactly/);
       const shards = await services.db.pool.query(`SELECT tablename FROM pg_tables WHERE tablename LIKE 'tyk_aggregated_2%'`);
       const hits = await Promise.all(shards.rows.map(async ({ tablename }) => Number((await services.db.pool.query(`SELECT sum(counter_hits)::int AS n FROM ${tablename} WHERE dimension = ''`)).rows[0].n)));
       expect(hits.reduce((a, b) => a + b, 0)).toBe(BATCH - 1);

@@ -47,6 +47,28 @@ export async function dropAbandonedDatabases(): Promise<string[]> {
   }
 }
 
+/**
+ * A pool whose `end` also waits for its clients' sockets to close. pool.end() resolves before they have;
+ * a client still open when DROP … WITH (FORCE) terminates it would emit an error nobody listens to, and
+ * fail whichever test runs then.
+ */
+export function closablePool(config: pg.PoolConfig): { pool: pg.Pool; end(): Promise<void> } {
+  const pool = new pg.Pool(config);
+  const open = new Set<pg.PoolClient>();
+  pool.on('connect', (client) => {
+    open.add(client);
+    client.once('end', () => open.delete(client));
+  });
+  const end = async () => {
+    await pool.end();
+    await Promise.all([...open].map((client) => new Promise((resolve) => {
+      client.once('end', resolve);
+      setTimeout(resolve, 2_000).unref();
+    })));
+  };
+  return { pool, end };
+}
+
 let abandonedDropped: Promise<unknown> | undefined;
 
 export async function freshDatabase(label: string): Promise<TestDatabase> {
@@ -61,24 +83,13 @@ export async function freshDatabase(label: string): Promise<TestDatabase> {
   await admin.end();
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
-  // pool.end() resolves before its clients' sockets have closed; a client still open when DROP … WITH
-  // (FORCE) terminates it would emit an error nobody listens to, and fail whichever test runs then.
-  const open = new Set<pg.PoolClient>();
-  pool.on('connect', (client) => {
-    open.add(client);
-    client.once('end', () => open.delete(client));
-  });
+  const { pool, end } = closablePool({ connectionString: url.toString(), max: 4 });
   return {
     name,
     url: url.toString(),
     pool,
     async drop() {
-      await pool.end();
-      await Promise.all([...open].map((client) => new Promise((resolve) => {
-        client.once('end', resolve);
-        setTimeout(resolve, 2_000).unref();
-      })));
+      await end();
       const c = new pg.Client({ connectionString: ADMIN_URL });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

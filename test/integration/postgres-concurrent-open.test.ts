@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { createLogger } from '../../src/log/logger.js';
 import { ensureLedger } from '../../sinks/postgres/ledger.js';
 import { SqlSink } from '../../sinks/postgres/sql-sink.js';
 import { createSqlAggregateSink } from '../../sinks/postgres-aggregate/index.js';
 import type { PumpConfig } from '../../src/config/types.js';
 import type { Sink } from '../../sinks/sink.js';
-import { freshDatabase, type TestDatabase } from '../harness/postgres.js';
+import { closablePool, freshDatabase, type TestDatabase } from '../harness/postgres.js';
 import { analyticsMsgpackFixtures } from '../harness/fixtures.js';
 
 /*
@@ -40,12 +39,12 @@ describe('sinks opening at once on a fresh database', () => {
     for (let round = 0; round < ROUNDS; round++) {
       const fresh = await freshDatabase('ledger_race');
       db = fresh;
-      const pools = Array.from({ length: AT_ONCE }, () => new pg.Pool({ connectionString: fresh.url, max: 1 }));
+      const pools = Array.from({ length: AT_ONCE }, () => closablePool({ connectionString: fresh.url, max: 1 }));
       try {
-        const results = await Promise.allSettled(pools.map((pool) => ensureLedger(pool)));
+        const results = await Promise.allSettled(pools.map(({ pool }) => ensureLedger(pool)));
         expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
       } finally {
-        await Promise.all(pools.map((pool) => pool.end()));
+        await Promise.all(pools.map(({ end }) => end()));
       }
       const { rows } = await fresh.pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'sluice_applied_batches'`);
       expect(rows[0].n).toBe(1);
